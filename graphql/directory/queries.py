@@ -1,0 +1,105 @@
+"""Directory queries: me, region, tenants, agencies."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy import func, select
+
+from ducha.graphql import pagination
+from ducha.graphql.context import Info
+from ducha.graphql.directory.types import Agency, AgencyFilter, Me, Region, Tenant, grant_of
+from ducha.graphql.errors import NotFound, ValidationError, invalid, not_found
+from ducha.policies import filters
+from ducha.tenants import models as m
+
+REGION_CODE = re.compile(r"^[0-9]{6}([0-9]{3})?$")
+
+RegionResult = Annotated[Region | NotFound | ValidationError, strawberry.union("RegionResult")]
+
+
+def bad_input(field: str, message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "field": field})
+
+
+def parse_id(value: str | None, field: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise bad_input(field, f"{field} must be a numeric id")
+    return int(value)
+
+
+@strawberry.type
+class DirectoryQuery:
+    @strawberry.field(description="The signed-in user, its agency, tenant and roles.")
+    async def me(self, info: Info) -> Me:
+        p = info.context.principal
+        return Me(
+            id=strawberry.ID(str(p.user_id)), login=p.login, name=p.name,
+            roles=[grant_of(g.role, g.region_code) for g in p.grants],
+            read_only=info.context.scope.read_only, agency_id=p.agency_id, tenant_id=p.tenant_id,
+        )
+
+    @strawberry.field(description="A region by its GB/T 2260 code, if the caller may see it.")
+    async def region(self, info: Info, code: str) -> RegionResult:
+        if not REGION_CODE.match(code):
+            return invalid("code", "a region code has 6 digits (9 for a town)")
+        ctx = info.context
+        row = (
+            await ctx.session.execute(
+                select(m.Region).where(m.Region.code == code, filters.region_visible(ctx.scope, m.Region.path))
+            )
+        ).scalar_one_or_none()
+        return Region.from_row(row) if row else not_found("Region", code)
+
+    @strawberry.field(description="The tenants the caller may see, from the top of its reach down.")
+    async def tenants(self, info: Info) -> list[Tenant]:
+        ctx = info.context
+        rows = (
+            await ctx.session.execute(
+                select(m.Tenant)
+                .where(filters.ids_visible(ctx.scope, m.Tenant.id))
+                .order_by(m.Tenant.region_path)
+            )
+        ).scalars()
+        return [Tenant.from_row(t) for t in rows]
+
+    @strawberry.field(description="Agencies the caller may see, a page at a time (by id).")
+    async def agencies(
+        self, info: Info, first: int = 20, after: str | None = None, filter: AgencyFilter | None = None
+    ) -> pagination.Connection[Agency]:
+        ctx = info.context
+        try:
+            n = pagination.check_first(first, ctx.settings.max_page_size)
+            after_id = pagination.decode_cursor("agency", after)
+        except pagination.PageError as e:
+            raise bad_input(e.field, str(e)) from None
+        conds = [filters.tenant_visible(ctx.scope, m.Agency.tenant_id, agency_col=m.Agency.id)]
+        f = filter or AgencyFilter()
+        if f.region_code is not None:
+            if not REGION_CODE.match(f.region_code):
+                raise bad_input("filter.regionCode", "a region code has 6 digits (9 for a town)")
+            region = (await ctx.session.execute(select(m.Region.path).where(m.Region.code == f.region_code))).first()
+            path = region[0] if region else "-"
+            conds.append((m.Agency.region_path + "/").like(path + "/%"))
+        if f.tenant_id is not None:
+            conds.append(m.Agency.tenant_id == parse_id(f.tenant_id, "filter.tenantId"))
+        if f.kind is not None:
+            conds.append(m.Agency.kind == f.kind.value)
+        if f.name_contains:
+            esc = f.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(m.Agency.name.like(f"%{esc}%", escape="\\"))
+        page_conds = [*conds, m.Agency.id > after_id] if after_id is not None else conds
+        rows = (
+            await ctx.session.execute(select(m.Agency).where(*page_conds).order_by(m.Agency.id).limit(n + 1))
+        ).scalars().all()
+
+        async def count() -> int:
+            return int((await ctx.session.execute(select(func.count()).select_from(m.Agency).where(*conds))).scalar_one())
+
+        nodes = [Agency.from_row(a) for a in rows]
+        return pagination.build("agency", nodes, n, lambda a: int(a.id), count, after_id)

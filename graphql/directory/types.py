@@ -1,0 +1,273 @@
+"""GraphQL face of the directory: regions, tenants, agencies, the caller and role grants."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import strawberry
+from sqlalchemy import select
+from strawberry.dataloader import DataLoader
+
+from ducha.graphql.context import Info
+from ducha.policies import filters
+from ducha.policies.roles import ROLES, Role
+from ducha.tenants import models as m
+
+if TYPE_CHECKING:
+    pass
+
+RoleName = strawberry.enum(Role, name="RoleName", description="A role granted within a region's subtree.")
+
+
+@strawberry.enum(description="Levels of the region tree.")
+class RegionLevel(Enum):
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    TOWN = "town"
+
+
+@strawberry.enum(description="What kind of office or unit an agency is.")
+class AgencyKind(Enum):
+    OFFICE = "office"
+    COMMITTEE = "committee"
+    PARTY_COMMITTEE = "party_committee"
+    GOVERNMENT = "government"
+    DISCIPLINE = "discipline"
+    COURT = "court"
+    PROCURATORATE = "procuratorate"
+    INSPECTION_TOUR = "inspection_tour"
+    JUSTICE = "justice"
+    PETITION = "petition"
+    DATA = "data"
+    CYBERSPACE = "cyberspace"
+    ENFORCEMENT = "enforcement"
+    DEPARTMENT = "department"
+    TOWN = "town"
+    ORGANIZATION = "organization"
+    CONGRESS = "congress"
+    ZONE = "zone"
+
+
+# --- dataloaders (one instance per request, see Context.loader) -----------------------------
+
+
+def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
+    async def load(codes: list[str]) -> list[m.Region | None]:
+        ctx = info.context
+        rows = (
+            await ctx.session.execute(
+                select(m.Region).where(m.Region.code.in_(codes), filters.region_visible(ctx.scope, m.Region.path))
+            )
+        ).scalars()
+        by = {r.code: r for r in rows}
+        return [by.get(c) for c in codes]
+
+    return info.context.loader("region", lambda: DataLoader(load_fn=load))
+
+
+def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
+    async def load(codes: list[str]) -> list[list[m.Region]]:
+        ctx = info.context
+        rows = (
+            await ctx.session.execute(
+                select(m.Region)
+                .where(m.Region.parent_code.in_(codes), filters.region_visible(ctx.scope, m.Region.path))
+                .order_by(m.Region.code)
+            )
+        ).scalars()
+        out: dict[str, list[m.Region]] = {c: [] for c in codes}
+        for r in rows:
+            out[r.parent_code or ""].append(r)
+        return [out[c] for c in codes]
+
+    return info.context.loader("region_children", lambda: DataLoader(load_fn=load))
+
+
+def _tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
+    async def load(ids: list[int]) -> list[m.Tenant | None]:
+        ctx = info.context
+        rows = (
+            await ctx.session.execute(
+                select(m.Tenant).where(m.Tenant.id.in_(ids), filters.ids_visible(ctx.scope, m.Tenant.id, home=True))
+            )
+        ).scalars()
+        by = {t.id: t for t in rows}
+        return [by.get(i) for i in ids]
+
+    return info.context.loader("tenant", lambda: DataLoader(load_fn=load))
+
+
+def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
+    async def load(codes: list[str]) -> list[m.Tenant | None]:
+        ctx = info.context
+        rows = (
+            await ctx.session.execute(
+                select(m.Tenant).where(
+                    m.Tenant.region_code.in_(codes), filters.ids_visible(ctx.scope, m.Tenant.id, home=True)
+                )
+            )
+        ).scalars()
+        by = {t.region_code: t for t in rows}
+        return [by.get(c) for c in codes]
+
+    return info.context.loader("tenant_by_region", lambda: DataLoader(load_fn=load))
+
+
+def _agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
+    async def load(ids: list[int]) -> list[m.Agency | None]:
+        ctx = info.context
+        rows = (
+            await ctx.session.execute(
+                select(m.Agency).where(
+                    m.Agency.id.in_(ids),
+                    filters.tenant_visible(ctx.scope, m.Agency.tenant_id, agency_col=m.Agency.id),
+                )
+            )
+        ).scalars()
+        by = {a.id: a for a in rows}
+        return [by.get(i) for i in ids]
+
+    return info.context.loader("agency", lambda: DataLoader(load_fn=load))
+
+
+async def load_region(info: Info, code: str | None) -> Region | None:
+    if code is None:
+        return None
+    row = await _region_loader(info).load(code)
+    return Region.from_row(row) if row else None
+
+
+async def load_tenant(info: Info, tenant_id: int | None) -> Tenant | None:
+    if tenant_id is None:
+        return None
+    row = await _tenant_loader(info).load(tenant_id)
+    return Tenant.from_row(row) if row else None
+
+
+async def load_agency(info: Info, agency_id: int | None) -> Agency | None:
+    if agency_id is None:
+        return None
+    row = await _agency_loader(info).load(agency_id)
+    return Agency.from_row(row) if row else None
+
+
+# --- types ---------------------------------------------------------------------------------
+
+
+@strawberry.type(description="A node of the region tree (GB/T 2260 codes; towns have 9 digits).")
+class Region:
+    code: str
+    name: str
+    level: RegionLevel
+    path: str = strawberry.field(description="Codes from the province down, joined by '/'.")
+    parent_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_row(cls, r: m.Region) -> Region:
+        return cls(code=r.code, name=r.name, level=RegionLevel(r.level), path=r.path, parent_code=r.parent_code)
+
+    @strawberry.field(description="The parent region, or null where it is above the caller's reach.")
+    async def parent(self, info: Info) -> Region | None:
+        return await load_region(info, self.parent_code)
+
+    @strawberry.field(description="The child regions the caller may see.")
+    async def children(self, info: Info) -> list[Region]:
+        return [Region.from_row(r) for r in await _children_loader(info).load(self.code)]
+
+    @strawberry.field(description="The tenant whose office is this region's, if it is one and visible.")
+    async def tenant(self, info: Info) -> Tenant | None:
+        row = await _tenant_by_region_loader(info).load(self.code)
+        return Tenant.from_row(row) if row else None
+
+
+@strawberry.type(description="A city or county office (or the province platform) owning a region subtree.")
+class Tenant:
+    id: strawberry.ID
+    name: str
+    kind: str
+    region_code: str
+    parent_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_row(cls, t: m.Tenant) -> Tenant:
+        return cls(id=strawberry.ID(str(t.id)), name=t.name, kind=t.kind, region_code=t.region_code,
+                   parent_id=t.parent_id)
+
+    @strawberry.field
+    async def region(self, info: Info) -> Region | None:
+        return await load_region(info, self.region_code)
+
+    @strawberry.field(description="The tenant above, or null where it is above the caller's reach.")
+    async def parent(self, info: Info) -> Tenant | None:
+        return await load_tenant(info, self.parent_id)
+
+
+@strawberry.type(description="An office, department, court, town government or other unit.")
+class Agency:
+    id: strawberry.ID
+    name: str
+    short_name: str | None
+    kind: AgencyKind
+    kind_label: str
+    region_code: str
+    tenant_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, a: m.Agency) -> Agency:
+        return cls(
+            id=strawberry.ID(str(a.id)), name=a.name, short_name=a.short_name, kind=AgencyKind(a.kind),
+            kind_label=m.AGENCY_KINDS[a.kind], region_code=a.region_code, tenant_id=a.tenant_id,
+        )
+
+    @strawberry.field
+    async def region(self, info: Info) -> Region | None:
+        return await load_region(info, self.region_code)
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await load_tenant(info, self.tenant_id)
+
+
+@strawberry.type(description="A role held within a region's subtree.")
+class RoleGrant:
+    role: RoleName  # type: ignore[valid-type]
+    label: str
+    region_code: str
+
+    @strawberry.field
+    async def region(self, info: Info) -> Region | None:
+        return await load_region(info, self.region_code)
+
+
+def grant_of(role: str, region_code: str) -> RoleGrant:
+    r = Role(role)
+    return RoleGrant(role=r, label=ROLES[r].label, region_code=region_code)
+
+
+@strawberry.type(description="The signed-in user.")
+class Me:
+    id: strawberry.ID
+    login: str
+    name: str
+    roles: list[RoleGrant]
+    read_only: bool = strawberry.field(description="True where the caller can change nothing.")
+    agency_id: strawberry.Private[int]
+    tenant_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def agency(self, info: Info) -> Agency | None:
+        return await load_agency(info, self.agency_id)
+
+    @strawberry.field
+    async def tenant(self, info: Info) -> Tenant | None:
+        return await load_tenant(info, self.tenant_id)
+
+
+@strawberry.input(description="Narrow the agency list; every field is optional.")
+class AgencyFilter:
+    region_code: str | None = strawberry.field(default=None, description="Agencies in this region's subtree.")
+    tenant_id: strawberry.ID | None = None
+    kind: AgencyKind | None = None
+    name_contains: str | None = strawberry.field(default=None, description="Substring of the name.")

@@ -1,0 +1,243 @@
+"""Inspection-cycle queries: plans, inspections, the problem list, feedback, inspectors, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import strawberry
+from sqlalchemy import and_, exists, false, func, or_, select, true, union
+
+from ducha.graphql import pagination
+from ducha.graphql.context import Info
+from ducha.graphql.directory.queries import bad_input, parse_id
+from ducha.graphql.errors import NotFound, ValidationError, invalid, not_found
+from ducha.graphql.inspection.types import problem_loader
+from ducha.graphql.inspection.types import (
+    AnnualPlan, AuditEntry, Feedback, Inspection, InspectionKind, Inspector, InspectorCategory, ProblemCategory,
+    ProblemInstance, ProblemSource, Severity,
+)
+from ducha.policies import filters
+from ducha.services import models as m
+
+InspectionResult = Annotated[Inspection | NotFound | ValidationError, strawberry.union("InspectionResult")]
+ProblemInstanceResult = Annotated[ProblemInstance | NotFound | ValidationError, strawberry.union("ProblemInstanceResult")]
+
+
+def inspection_visible(info: Info):  # type: ignore[no-untyped-def]
+    scope = info.context.scope
+    t = m.InspectionTarget
+    addressed = exists().where(t.tenant_id == m.Inspection.tenant_id, t.inspection_id == m.Inspection.id,
+                               filters.addressed_visible(scope, t.tenant_id, t.target_tenant_id, t.agency_id))
+    return or_(filters.tenant_visible(scope, m.Inspection.tenant_id), addressed)
+
+
+def instance_visible_branches(info: Info) -> list:  # type: ignore[type-arg]
+    """instance_visible as disjoint-enough parts, each served by one index (see `problems`)."""
+    if not filters.enabled():
+        return [true()]
+    scope = info.context.scope
+    i = m.ProblemInstance
+    ways = []
+    if scope.tenant_ids:
+        ways.append(filters.tenant_visible(scope, i.tenant_id))
+        ways.append(and_(i.status != "found", filters.among(i.target_tenant_id, scope.tenant_ids)))
+    if scope.agency_ids:
+        ways.append(and_(i.status != "found", filters.among(i.agency_id, scope.agency_ids)))
+    return ways or [false()]
+
+
+def instance_visible(info: Info):  # type: ignore[no-untyped-def]
+    scope = info.context.scope
+    i = m.ProblemInstance
+    return or_(filters.tenant_visible(scope, i.tenant_id),
+               and_(i.status != "found", filters.addressed_visible(scope, i.tenant_id, i.target_tenant_id, i.agency_id)))
+
+
+@strawberry.input(description="Narrow the inspection list.")
+class InspectionFilter:
+    year: int | None = None
+    kind: InspectionKind | None = None  # type: ignore[valid-type]
+    status: str | None = None
+    tenant_id: strawberry.ID | None = None
+    target_agency_id: strawberry.ID | None = None
+
+
+@strawberry.input(description="Narrow the problem list (one row per unit's instance).")
+class ProblemFilter:
+    year: int | None = None
+    status: str | None = None
+    category: ProblemCategory | None = None  # type: ignore[valid-type]
+    source: ProblemSource | None = None  # type: ignore[valid-type]
+    severity: Severity | None = None  # type: ignore[valid-type]
+    agency_id: strawberry.ID | None = None
+    inspection_id: strawberry.ID | None = None
+    overdue: bool | None = None
+    common: bool | None = None
+
+
+def _page(info: Info, first: int, after: str | None, kind: str) -> tuple[int, int | None]:
+    try:
+        return pagination.check_first(first, info.context.settings.max_page_size), pagination.decode_cursor(kind, after)
+    except pagination.PageError as e:
+        raise bad_input(e.field, str(e)) from None
+
+
+@strawberry.type
+class InspectionQuery:
+    @strawberry.field(description="Annual plans of the offices the caller sees.")
+    async def annual_plans(self, info: Info, year: int | None = None) -> list[AnnualPlan]:
+        ctx = info.context
+        stmt = select(m.AnnualPlan).where(filters.tenant_visible(ctx.scope, m.AnnualPlan.tenant_id))
+        if year is not None:
+            stmt = stmt.where(m.AnnualPlan.year == year)
+        rows = (await ctx.session.execute(stmt.order_by(m.AnnualPlan.year.desc(), m.AnnualPlan.id))).scalars()
+        return [AnnualPlan.from_row(r) for r in rows]
+
+    @strawberry.field(description="Inspections the caller runs or is a target of, newest last.")
+    async def inspections(self, info: Info, first: int = 20, after: str | None = None,
+                          filter: InspectionFilter | None = None) -> pagination.Connection[Inspection]:
+        ctx = info.context
+        n, after_id = _page(info, first, after, "inspection")
+        f = filter or InspectionFilter()
+        conds = [inspection_visible(info)]
+        if f.year is not None:
+            conds.append(m.Inspection.year == f.year)
+        if f.kind is not None:
+            conds.append(m.Inspection.kind == f.kind.value)
+        if f.status is not None:
+            conds.append(m.Inspection.status == f.status)
+        if f.tenant_id is not None:
+            conds.append(m.Inspection.tenant_id == parse_id(f.tenant_id, "filter.tenantId"))
+        if f.target_agency_id is not None:
+            aid = parse_id(f.target_agency_id, "filter.targetAgencyId")
+            t = m.InspectionTarget
+            conds.append(exists().where(t.tenant_id == m.Inspection.tenant_id, t.inspection_id == m.Inspection.id,
+                                        t.agency_id == aid))
+        page = [*conds, m.Inspection.id > after_id] if after_id is not None else conds
+        rows = (await ctx.session.execute(select(m.Inspection).where(*page).order_by(m.Inspection.id).limit(n + 1))).scalars().all()
+
+        async def count() -> int:
+            return int((await ctx.session.execute(select(func.count()).select_from(m.Inspection).where(*conds))).scalar_one())
+
+        return pagination.build("inspection", [Inspection.from_row(r) for r in rows], n, lambda i: int(i.id), count, after_id)
+
+    @strawberry.field(description="One inspection, if the caller may see it.")
+    async def inspection(self, info: Info, id: strawberry.ID) -> InspectionResult:
+        if not str(id).isdigit():
+            return invalid("id", "an inspection id is numeric")
+        row = (await info.context.session.execute(select(m.Inspection).where(
+            m.Inspection.id == int(id), inspection_visible(info)))).scalar_one_or_none()
+        return Inspection.from_row(row) if row else not_found("Inspection", str(id))
+
+    @strawberry.field(description="The problem list: one row per unit's problem instance.")
+    async def problems(self, info: Info, first: int = 20, after: str | None = None,
+                       filter: ProblemFilter | None = None, today: dt.date | None = None
+                       ) -> pagination.Connection[ProblemInstance]:
+        ctx = info.context
+        n, after_id = _page(info, first, after, "problem")
+        f = filter or ProblemFilter()
+        i, p = m.ProblemInstance, m.Problem
+        today = today or dt.date.today()
+        conds = [instance_visible(info)]
+        joined = False
+        if f.status is not None:
+            conds.append(i.status == f.status)
+        if f.agency_id is not None:
+            conds.append(i.agency_id == parse_id(f.agency_id, "filter.agencyId"))
+        if f.overdue is not None:
+            od = and_(i.due_on < today, i.status != "closed")
+            conds.append(od if f.overdue else ~od)
+        for val, col in ((f.category, p.category), (f.source, p.source), (f.severity, p.severity)):
+            if val is not None:
+                conds.append(col == val.value)
+                joined = True
+        if f.year is not None:
+            conds.append(func.extract("year", p.found_on) == f.year)
+            joined = True
+        if f.inspection_id is not None:
+            conds.append(p.inspection_id == parse_id(f.inspection_id, "filter.inspectionId"))
+            joined = True
+        if f.common is not None:
+            conds.append(p.is_common.is_(f.common))
+            joined = True
+
+        page = conds[1:] + ([i.id > after_id] if after_id is not None else [])
+        # One statement for the page and its problems (the problem loader is primed with them).
+        # Visibility is an OR of three ways to see an instance (the owner's chain, the target
+        # tenant's office, the unit itself); an OR under ORDER BY id LIMIT n walks the whole
+        # primary key. Instead each way is its own id-ordered, LIMITed branch on its own index
+        # ((tenant_id, id), (target_tenant_id, id), (agency_id, id)) and the branches' union,
+        # at most 3(n+1) keys, is ordered and cut again.
+        keys = []
+        for way in instance_visible_branches(info):
+            b = select(i.tenant_id, i.id)
+            if joined:
+                b = b.join(p, and_(p.tenant_id == i.tenant_id, p.id == i.problem_id))
+            keys.append(b.where(way, *page).order_by(i.id).limit(n + 1))
+        u = (keys[0] if len(keys) == 1 else union(*keys)).subquery("visible")
+        stmt = (select(i, p).join(u, and_(u.c.tenant_id == i.tenant_id, u.c.id == i.id))
+                .join(p, and_(p.tenant_id == i.tenant_id, p.id == i.problem_id))
+                .order_by(i.id).limit(n + 1))
+        rows = (await ctx.session.execute(stmt)).all()
+        loader = problem_loader(info)
+        for _, prob in rows:
+            loader.prime(prob.id, prob)
+
+        async def count() -> int:
+            q = select(func.count()).select_from(i)
+            if joined:
+                q = q.join(p, and_(p.tenant_id == i.tenant_id, p.id == i.problem_id))
+            return int((await ctx.session.execute(q.where(*conds))).scalar_one())
+
+        nodes = [ProblemInstance.from_row(r, today) for r, _ in rows]
+        return pagination.build("problem", nodes, n, lambda x: int(x.id), count, after_id)
+
+    @strawberry.field(description="One unit's problem instance, if visible.")
+    async def problem_instance(self, info: Info, id: strawberry.ID) -> ProblemInstanceResult:
+        if not str(id).isdigit():
+            return invalid("id", "a problem instance id is numeric")
+        row = (await info.context.session.execute(select(m.ProblemInstance).where(
+            m.ProblemInstance.id == int(id), instance_visible(info)))).scalar_one_or_none()
+        return ProblemInstance.from_row(row) if row else not_found("ProblemInstance", str(id))
+
+    @strawberry.field(description="Feedback addressed to the caller's units (or issued by its offices).")
+    async def feedbacks(self, info: Info, first: int = 20, after: str | None = None) -> pagination.Connection[Feedback]:
+        ctx = info.context
+        n, after_id = _page(info, first, after, "feedback")
+        fb = m.Feedback
+        conds = [filters.addressed_visible(ctx.scope, fb.tenant_id, fb.target_tenant_id, fb.agency_id)]
+        page = [*conds, fb.id > after_id] if after_id is not None else conds
+        rows = (await ctx.session.execute(select(fb).where(*page).order_by(fb.id).limit(n + 1))).scalars().all()
+
+        async def count() -> int:
+            return int((await ctx.session.execute(select(func.count()).select_from(fb).where(*conds))).scalar_one())
+
+        return pagination.build("feedback", [Feedback.from_row(r) for r in rows], n, lambda x: int(x.id), count, after_id)
+
+    @strawberry.field(description="The inspector pool of the offices the caller sees.")
+    async def inspectors(self, info: Info, first: int = 50, after: str | None = None) -> pagination.Connection[Inspector]:
+        ctx = info.context
+        n, after_id = _page(info, first, after, "inspector")
+        conds = [filters.tenant_visible(ctx.scope, m.Inspector.tenant_id)]
+        page = [*conds, m.Inspector.id > after_id] if after_id is not None else conds
+        rows = (await ctx.session.execute(select(m.Inspector).where(*page).order_by(m.Inspector.id).limit(n + 1))).scalars().all()
+
+        async def count() -> int:
+            return int((await ctx.session.execute(select(func.count()).select_from(m.Inspector).where(*conds))).scalar_one())
+
+        nodes = [Inspector.from_row(r) for r in rows]
+        return pagination.build("inspector", nodes, n, lambda x: int(x.id), count, after_id)
+
+    @strawberry.field(description="The audit trail of one item, oldest first (offices only).")
+    async def audit_trail(self, info: Info, subject_type: str, subject_id: strawberry.ID) -> list[AuditEntry]:
+        from ducha.services.audit import AuditEntry as Row
+
+        ctx = info.context
+        sid = parse_id(subject_id, "subjectId")
+        rows = (await ctx.session.execute(select(Row).where(
+            Row.subject_type == subject_type, Row.subject_id == sid,
+            filters.tenant_visible(ctx.scope, Row.tenant_id)).order_by(Row.tenant_id, Row.seq))).scalars().all()
+        return [AuditEntry(seq=r.seq, at=r.at, action=r.action,
+                           actor_id=strawberry.ID(str(r.actor_id)) if r.actor_id else None, before=r.before, after=r.after)
+                for r in rows if not filters.enabled() or r.tenant_id in ctx.scope.tenant_ids]

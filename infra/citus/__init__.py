@@ -1,0 +1,1 @@
+"""Citus: the DDL that spreads the schema over a cluster, generated from the migrated catalog."""

@@ -1,0 +1,196 @@
+"""Engines and transactions. Every API transaction carries its principal's scope for RLS.
+
+Three logins (see README, "Database roles"):
+- the owner (DATABASE_URL) runs migrations and owns the tables; nothing else uses it;
+- `ducha_app` (APP_DATABASE_URL) serves the API and is bound by row-level security;
+- `ducha_system` (SYSTEM_DATABASE_URL) has BYPASSRLS for workers, sweeps and sign-in lookups.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from datetime import datetime
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import DateTime, event, text
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from ducha.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from ducha.tenants.scope import Scope
+
+APP_ROLE = "ducha_app"
+SYSTEM_ROLE = "ducha_system"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every ORM-mapped table. The schema itself is made by migrations."""
+
+    # every timestamp column is timestamptz
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+def _asyncpg(url: str | URL) -> URL:
+    u = make_url(url) if isinstance(url, str) else url
+    return u.set(drivername="postgresql+asyncpg")
+
+
+def owner_url(settings: Settings | None = None) -> URL:
+    s = settings or get_settings()
+    if not s.database_url:
+        raise RuntimeError("DATABASE_URL is not set and the embedded server was not started")
+    return _asyncpg(s.database_url)
+
+
+def app_url(settings: Settings | None = None) -> URL:
+    s = settings or get_settings()
+    if s.app_database_url:
+        return _asyncpg(s.app_database_url)
+    return owner_url(s).set(username=APP_ROLE, password=None)
+
+
+def system_url(settings: Settings | None = None) -> URL:
+    s = settings or get_settings()
+    if s.system_database_url:
+        return _asyncpg(s.system_database_url)
+    return owner_url(s).set(username=SYSTEM_ROLE, password=None)
+
+
+def read_url(settings: Settings | None = None) -> URL | None:
+    """The replica for roll-up reads, if one is configured."""
+    s = settings or get_settings()
+    return _asyncpg(s.read_database_url) if s.read_database_url else None
+
+
+# A pooled connection idle longer than this is pinged before use (see _ping_idle).
+IDLE_PING_S = 2.0
+
+
+def _engine(url: URL, settings: Settings) -> AsyncEngine:
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=False,  # see _ping_idle
+        connect_args={"server_settings": {"application_name": "ducha"}},
+    )
+    _ping_idle(engine)
+    return engine
+
+
+def _ping_idle(engine: AsyncEngine) -> None:
+    """A restarted PostgreSQL must not poison the pool, but a ping on every checkout is a
+    round trip on every request. So only a connection that sat idle is pinged (a dead one is
+    replaced before use); a busy one that dies mid-request raises a disconnect error, SQLAlchemy
+    invalidates every pooled connection older than it, and the API answers that request 503 +
+    Retry-After (graphql/app.py). tests/test_faults.py restarts PostgreSQL under load."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as e:  # noqa: BLE001 - any failure: this connection is not usable
+            raise DisconnectionError(f"idle connection failed its ping: {type(e).__name__}") from e
+
+
+@dataclass
+class Database:
+    """The process's engines: `app` (RLS-bound) and `system` (BYPASSRLS)."""
+
+    app: AsyncEngine
+    system: AsyncEngine
+    # roll-up reads on a streaming replica (READ_DATABASE_URL), as ducha_app; None: the primary
+    read: AsyncEngine | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Database:
+        s = settings or get_settings()
+        ru = read_url(s)
+        return cls(app=_engine(app_url(s), s), system=_engine(system_url(s), s),
+                   read=_engine(ru, s) if ru is not None else None)
+
+    async def dispose(self) -> None:
+        await self.app.dispose()
+        await self.system.dispose()
+        if self.read is not None:
+            await self.read.dispose()
+
+    def __post_init__(self) -> None:
+        self._app_sessions = async_sessionmaker(self.app, expire_on_commit=False)
+        self._system_sessions = async_sessionmaker(self.system, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.read, expire_on_commit=False) if self.read is not None else None
+
+    @asynccontextmanager
+    async def scoped_read(self, scope: Scope) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction on the replica with the same RLS scope (needs `read`)."""
+        if self._read_sessions is None:
+            raise RuntimeError("no READ_DATABASE_URL is configured")
+        async with self._read_sessions() as session:
+            try:
+                await session.execute(text("SET TRANSACTION READ ONLY"))  # the first statement of autobegin's transaction
+                await apply_scope(session, scope)
+                yield session
+            finally:
+                await session.rollback()
+
+    @asynccontextmanager
+    async def scoped(self, scope: Scope) -> AsyncIterator[AsyncSession]:
+        """One transaction as `ducha_app` with the scope set LOCAL to it; commits on success."""
+        async with self._app_sessions() as session, session.begin():
+            await apply_scope(session, scope)
+            yield session
+
+    @asynccontextmanager
+    async def system_session(self) -> AsyncIterator[AsyncSession]:
+        """One transaction as `ducha_system` (no RLS); for workers, sweeps and sign-in."""
+        async with self._system_sessions() as session, session.begin():
+            yield session
+
+
+_SET_SCOPE = text(
+    "SELECT set_config('ducha.user_id', :user_id, true),"
+    " set_config('ducha.home_tenant', :home_tenant, true),"
+    " set_config('ducha.tenant_ids', :tenant_ids, true),"
+    " set_config('ducha.agency_ids', :agency_ids, true),"
+    " set_config('ducha.region_prefixes', :region_prefixes, true),"
+    " set_config('ducha.read_only', :read_only, true)"
+)
+
+
+def _pg_array(values: object) -> str:
+    return "{" + ",".join(json.dumps(str(v)) for v in values) + "}"  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope_params(scope: Scope) -> dict[str, str]:
+    """The set_config values of a scope (scopes are immutable and cached with the identity)."""
+    return {
+        "user_id": str(scope.user_id),
+        "home_tenant": str(scope.home_tenant_id),
+        "tenant_ids": _pg_array(sorted(scope.tenant_ids)),
+        "agency_ids": _pg_array(sorted(scope.agency_ids)),
+        "region_prefixes": _pg_array(sorted(scope.region_prefixes)),
+        "read_only": "on" if scope.read_only else "off",
+    }
+
+
+async def apply_scope(session: AsyncSession, scope: Scope) -> None:
+    """Set the RLS scope for the current transaction only (set_config(..., true) = SET LOCAL)."""
+    await session.execute(_SET_SCOPE, _scope_params(scope))

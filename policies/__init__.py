@@ -1,0 +1,1 @@
+"""May: the Casbin model and roles, the one authorize() entry, the scope-to-SQL compiler."""

@@ -1,0 +1,1 @@
+"""Who: regions, tenants, agencies, users, the principal and its scope, the scoped DB session."""

@@ -1,0 +1,1 @@
+"""When: the Dramatiq broker, actors, the outbox relay and the scheduler."""

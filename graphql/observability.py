@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import sys
 import time
@@ -87,9 +88,44 @@ def observe_operation(operation: str, seconds: float, errors: list[Any] | None) 
         ERRORS.labels(operation, str(code)).inc()
 
 
+GAUGE_TTL_S = 5.0
+_gauges_read_at = 0.0
+
+
+def metrics_allowed(request: Request) -> bool:
+    """Who may scrape: a request that arrived on METRICS_PORT (a port the cluster does not
+    publish), or one carrying `Bearer METRICS_TOKEN`; in dev mode also the API port."""
+    s = request.app.state.runtime.settings
+    server = request.scope.get("server") or (None, None)
+    if s.metrics_port and server[1] == s.metrics_port:
+        return True
+    if s.metrics_token:
+        got = request.headers.get("authorization", "")
+        return hmac.compare_digest(got.encode(), f"Bearer {s.metrics_token}".encode())
+    return not s.is_prod
+
+
 async def metrics(request: Request) -> Response:
-    """Prometheus scrape: process metrics plus gauges read from PostgreSQL and Redis now."""
+    """Prometheus scrape: process metrics plus gauges read from PostgreSQL and Redis, at most
+    once every GAUGE_TTL_S seconds whoever scrapes. Anywhere but the metrics port it answers
+    404 in production unless METRICS_TOKEN is presented (see metrics_allowed)."""
+    global _gauges_read_at
+    if not metrics_allowed(request):
+        return Response("not found", status_code=404, media_type="text/plain")
     rt = request.app.state.runtime
+    if time.monotonic() - _gauges_read_at >= GAUGE_TTL_S:
+        _gauges_read_at = time.monotonic()
+        await _read_database_gauges(rt)
+    try:  # three HLENs: cheap enough for every scrape
+        QUEUE_DEPTH.labels("ducha").set(await rt.redis.hlen("ducha:ducha.msgs"))
+        QUEUE_DEPTH.labels("ducha.delayed").set(await rt.redis.hlen("ducha:ducha.DQ.msgs"))  # retries in backoff
+        QUEUE_DEPTH.labels("ducha.dead").set(await rt.redis.hlen("ducha:ducha.XQ.msgs"))
+    except Exception:  # noqa: BLE001
+        log.warning("metrics: queue depth unavailable")
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _read_database_gauges(rt: Any) -> None:
     try:
         async with rt.db.system_session() as s:
             row = (await s.execute(text(
@@ -103,10 +139,3 @@ async def metrics(request: Request) -> Response:
                 "SELECT count(*) FROM deadline WHERE closed_at IS NULL AND due_on < current_date"))).scalar_one())
     except Exception:  # noqa: BLE001 - a scrape must answer even with the database away
         log.warning("metrics: database gauges unavailable")
-    try:
-        QUEUE_DEPTH.labels("ducha").set(await rt.redis.hlen("ducha:ducha.msgs"))
-        QUEUE_DEPTH.labels("ducha.delayed").set(await rt.redis.hlen("ducha:ducha.DQ.msgs"))  # retries in backoff
-        QUEUE_DEPTH.labels("ducha.dead").set(await rt.redis.hlen("ducha:ducha.XQ.msgs"))
-    except Exception:  # noqa: BLE001
-        log.warning("metrics: queue depth unavailable")
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

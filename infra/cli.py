@@ -87,9 +87,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     ensure_servers()
     s = get_settings()
-    uvicorn.run("ducha.graphql.app:create_app", factory=True, host=s.host, port=args.port or s.port,
-                log_level="info", access_log=False)
+    port = args.port or s.port
+    config = uvicorn.Config("ducha.graphql.app:create_app", factory=True, host=s.host, port=port, log_level="info",
+                            access_log=False)
+    sockets = [_listen(s.host, port)]
+    # /metrics for Prometheus on its own port, which the Service and ingress do not publish
+    if s.metrics_port and s.metrics_port != port:
+        try:
+            sockets.append(_listen(s.host, s.metrics_port))
+        except SystemExit as e:  # the API still serves; Prometheus can use METRICS_TOKEN instead
+            print(f"{e} (metrics stay on the API port: dev mode, or METRICS_TOKEN)", file=sys.stderr)
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def _listen(host: str, port: int) -> Any:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise SystemExit(f"ducha serve: cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

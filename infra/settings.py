@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     host: str = "127.0.0.1"
     port: int = 8000
+    # Prometheus scrapes /metrics on this port (not published outside the cluster; 0: none),
+    # or on the API port with `Authorization: Bearer METRICS_TOKEN`; dev mode: also the API port.
     metrics_port: int = 9100
+    metrics_token: str | None = None
     data_dir: Path = Path("var")
     # Authentication: dev signs HS256 with secret_key; prod verifies RS256/ES256 against a
     # JWKS URL or a PEM public key of the organisation's OIDC provider.

@@ -271,3 +271,65 @@ def test_production_refuses_the_dev_secret_and_short_secrets(monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+# -- /metrics: not on the public API port in production ------------------------------------------
+
+
+async def test_metrics_are_served_on_the_metrics_port_or_with_the_token_only_in_production(settings, demo):
+    s = settings.model_copy(update={"env": "prod", "secret_key": "p" * 40, "metrics_port": 9100,
+                                    "metrics_token": "m" * 40})
+    from ducha.graphql.app import create_app
+
+    app = create_app(s)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api:8000") as api, \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pod:9100") as scrape:
+            r = await api.get("/metrics")
+            assert r.status_code == 404 and "ducha_" not in r.text
+            r = await api.get("/metrics", headers={"Authorization": "Bearer " + "x" * 40})
+            assert r.status_code == 404
+            r = await api.get("/metrics", headers={"Authorization": "Bearer " + "m" * 40})
+            assert r.status_code == 200 and "ducha_queue_depth" in r.text
+            r = await scrape.get("/metrics")
+            assert r.status_code == 200 and "ducha_overdue_items" in r.text
+            # the rest of the API is not on the metrics port's terms: same auth as anywhere
+            assert (await scrape.post("/graphql", json={"query": "{ me { login } }"})).status_code == 401
+    finally:
+        await app.state.runtime.redis.aclose()
+        await app.state.runtime.db.dispose()
+
+
+def test_serve_listens_on_the_api_and_the_metrics_port(settings, demo):
+    """`ducha serve` binds both ports; /metrics answers on the metrics port in production."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    def free() -> int:
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            return int(sk.getsockname()[1])
+
+    api_port, metrics_port = free(), free()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "ENV": "prod",
+           "SECRET_KEY": "q" * 40, "METRICS_PORT": str(metrics_port), "HOST": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ducha.cli", "serve", "--port", str(api_port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                assert time.monotonic() < deadline, "ducha serve did not come up"
+                time.sleep(0.3)
+        assert r.status_code == 200 and "ducha_graphql_request_seconds" in r.text
+        assert httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=5).status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=5).json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -285,6 +285,9 @@ async def run(session: AsyncSession, principal: Principal, *, tenant_id: int, ye
         groups.setdefault(item[0].group, []).append(item)
     for group, items in groups.items():
         items.sort(key=lambda x: (-x[1], x[0].id))
+        proposed, straddling_at = bottom_cut([t for _, t, _ in items], bottom_n)
+        straddling: list[Subject] = []
+        straddle_rank = 0
         rank = 0
         for n, (subj, total, lines) in enumerate(items):
             if n == 0 or total != items[n - 1][1]:
@@ -296,9 +299,50 @@ async def run(session: AsyncSession, principal: Principal, *, tenant_id: int, ye
                 {"t": tenant_id, "r": run_id, "st": subj.type, "si": subj.id, "sn": subj.name, "stt": subj.tenant_id,
                  "sa": subj.agency_id, "g": group, "tot": total, "rank": rank, "size": len(items),
                  "e": json.dumps({"set_version": s.version, "lines": lines}, ensure_ascii=False)})).scalar_one())
-            if n >= len(items) - bottom_n:
+            if n in proposed:
                 await _propose(session, tenant_id, run_id, score_id, subj, group, rank, len(items), total, year)
+            elif n in straddling_at:
+                straddling.append(subj)
+                straddle_rank = rank
+        if straddling:
+            await _tie_at_cut(session, tenant_id, run_id, group, straddling, straddle_rank, len(items), bottom_n, year)
     return run_id
+
+
+def bottom_cut(totals: list[Any], bottom_n: int) -> tuple[set[int], set[int]]:
+    """Of totals sorted best first, the positions proposed as the bottom N, and those of a tie
+    that straddles the cut. Whole tie groups only: an interview is a sanction, so a tie across
+    the line is not broken by an arbitrary order; the office leader is told who shares it."""
+    size = len(totals)
+    cut = size - bottom_n if 0 < bottom_n else size
+    proposed: set[int] = set()
+    straddling: set[int] = set()
+    start = 0
+    while start < size:
+        end = start
+        while end + 1 < size and totals[end + 1] == totals[start]:
+            end += 1
+        group = set(range(start, end + 1))
+        if start >= cut:
+            proposed |= group
+        elif end >= cut:
+            straddling |= group
+        start = end + 1
+    return proposed, straddling
+
+
+async def _tie_at_cut(session: AsyncSession, tenant_id: int, run_id: int, group: str, tied: list[Subject], rank: int,
+                      size: int, bottom_n: int, year: int) -> None:
+    office = await _office_agency(session, tenant_id)
+    if office is None:
+        return
+    names = "、".join(x.name for x in tied)
+    await inbox.notify(session, tenant_id=tenant_id, agency_id=office, kind="assessment.interview.tie",
+                       title=f"【待研究】{group}末位{bottom_n}名分界处并列：{len(tied)}个单位并列第{rank}/{size}名",
+                       body=f"{year}年度法治建设考核{group}：{names}并列第{rank}名，跨越末位{bottom_n}名分界线，"
+                            "未自动拟约谈，请研究确定。",
+                       subject_type="assessment_run", subject_id=run_id,
+                       dedup_key=f"assessment_run:{run_id}:tie:{group}")
 
 
 async def _office_agency(session: AsyncSession, tenant_id: int) -> int | None:

@@ -83,12 +83,30 @@ async def test_units_are_scored_ranked_explained_and_the_last_proposed_for_inter
         region: $r, agencyId: $a, period: {year: $y}) { ... on RollupItemConnection { totalCount } } }""",
                            {"r": "421221100", "a": overdue["drillDown"]["agencyId"], "y": YEAR})
     assert items["rollupItems"]["totalCount"] == overdue["value"]
-    assert len(r["interviews"]) == len(groups)  # the last of each group
+    # the last of each group, unless several share the last rank: then none is picked by an
+    # arbitrary order, and the leader is told who ties at the cut
+    proposed = {i["subjectId"] for i in r["interviews"]}
+    tied_groups = []
+    for g, members in groups.items():
+        lowest = min(m["total"] for m in members)
+        last = [m["subjectId"] for m in members if m["total"] == lowest]
+        if len(last) == 1:
+            assert last[0] in proposed, g
+        else:
+            assert not proposed & set(last), g
+            tied_groups.append(g)
+    assert len(proposed) == len(groups) - len(tied_groups)
     last_town = max(groups["乡镇（街道）"], key=lambda m: (m["rank"], m["subjectId"]))
-    assert any(i["subjectId"] == last_town["subjectId"] for i in r["interviews"])
+    assert last_town["subjectId"] in proposed
     # the office leader is told, like a rung awaiting a decision
-    inbox = await gql.data("jiayu.leader", "{ inbox(first: 50) { edges { node { kind title } } } }")
+    inbox = await gql.data("jiayu.leader", "{ inbox(first: 50) { edges { node { kind title body } } } }")
     assert any(e["node"]["kind"] == "assessment.interview.proposed" for e in inbox["inbox"]["edges"])
+    ties = [e["node"] for e in inbox["inbox"]["edges"] if e["node"]["kind"] == "assessment.interview.tie"]
+    assert len(ties) == len(tied_groups)
+    for g in tied_groups:
+        note = next(t for t in ties if g in t["title"])
+        lowest = min(m["total"] for m in groups[g])
+        assert all(m["subjectName"] in note["body"] for m in groups[g] if m["total"] == lowest)
     iv = next(i for i in r["interviews"] if i["subjectId"] == last_town["subjectId"])
     q = 'mutation($i: ID!) { decideAssessmentInterview(interviewId: $i, approve: true) { __typename } }'
     assert (await gql.data("jiayu.office", q, {"i": iv["id"]}))["decideAssessmentInterview"]["__typename"] == "NotAllowed"
@@ -123,7 +141,14 @@ async def test_lower_tenants_are_ranked_by_their_city_and_see_only_their_own_sco
     r = (await gql.data("xianning.office", RUN, {"i": {"tenantId": world["xianning"], "year": YEAR, "level": "TENANT",
                                                        "bottomN": 2}}))["runAssessment"]
     assert {s["group"] for s in r["scores"]} == {"下级地区"} and len(r["scores"]) == 6
-    assert sorted(s["rank"] for s in r["scores"])[0] == 1 and len(r["interviews"]) == 2
+    assert sorted(s["rank"] for s in r["scores"])[0] == 1
+    # the bottom two, whole tie groups only
+    ordered = sorted(r["scores"], key=lambda s: s["total"])
+    cut_total = ordered[1]["total"]
+    expected = {s["subjectId"] for s in ordered if s["total"] < cut_total}
+    if sum(s["total"] == cut_total for s in ordered) == sum(s["total"] == cut_total for s in ordered[:2]):
+        expected |= {s["subjectId"] for s in ordered if s["total"] == cut_total}
+    assert {i["subjectId"] for i in r["interviews"]} == expected and len(expected) <= 2
     # 嘉鱼县 cannot list its city's runs; peers see nothing
     for login in ("jiayu.office", "yunxi.office"):
         d = await gql.data(login, "query($t: ID!, $y: Int!) { assessmentRuns(tenantId: $t, year: $y) { id } }",
@@ -131,3 +156,22 @@ async def test_lower_tenants_are_ranked_by_their_city_and_see_only_their_own_sco
         assert d["assessmentRuns"] == []
     async with db.system_session() as s:
         await rollups.set_today(s, dt.date.today())
+
+
+@pytest.mark.parametrize(("totals", "n", "proposed", "straddling"), [
+    ([90, 80, 70, 60], 1, {3}, set()),
+    ([90, 80, 70, 60], 2, {2, 3}, set()),
+    ([90, 80, 70, 70], 1, set(), {2, 3}),          # two share the last place: the leader decides
+    ([90, 70, 70, 60], 2, {3}, {1, 2}),            # the last is clear, the second-last is a tie
+    ([90, 70, 70, 70], 3, {1, 2, 3}, set()),       # the whole tie fits inside the bottom 3
+    ([80, 80, 80], 1, set(), {0, 1, 2}),           # all equal: nobody is last
+    ([90, 80], 0, set(), set()),
+    ([90, 80], 5, {0, 1}, set()),                  # N over the group: everyone
+    ([], 2, set(), set()),
+])
+def test_the_bottom_n_takes_whole_tie_groups_only(totals, n, proposed, straddling):
+    from decimal import Decimal
+
+    from ducha.services.assessment import bottom_cut
+
+    assert bottom_cut([Decimal(t) for t in totals], n) == (proposed, straddling)

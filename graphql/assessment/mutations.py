@@ -71,7 +71,8 @@ class AssessmentMutation:
 
         return await mutation.run(info, act)
 
-    @strawberry.mutation(description="Score a level on the active set, rank within groups, propose the bottom N.")
+    @strawberry.mutation(description="Score a level on the active set, rank within groups, propose the bottom N "
+                                     "(whole tie groups only: a tie across the cut goes to the office leader).")
     async def run_assessment(self, info: Info, input: RunAssessmentInput) -> RunResult:
         ctx = info.context
 

@@ -164,13 +164,14 @@ class Database:
             yield session
 
 
-_SET_SCOPE = text(
-    "SELECT set_config('ducha.user_id', :user_id, true),"
-    " set_config('ducha.home_tenant', :home_tenant, true),"
-    " set_config('ducha.tenant_ids', :tenant_ids, true),"
-    " set_config('ducha.agency_ids', :agency_ids, true),"
-    " set_config('ducha.region_prefixes', :region_prefixes, true),"
-    " set_config('ducha.read_only', :read_only, true)"
+# Driver SQL (no statement construction, cache key or compilation: this runs on every request).
+_SET_SCOPE = (
+    "SELECT set_config('ducha.user_id', $1, true),"
+    " set_config('ducha.home_tenant', $2, true),"
+    " set_config('ducha.tenant_ids', $3, true),"
+    " set_config('ducha.agency_ids', $4, true),"
+    " set_config('ducha.region_prefixes', $5, true),"
+    " set_config('ducha.read_only', $6, true)"
 )
 
 
@@ -179,18 +180,19 @@ def _pg_array(values: object) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _scope_params(scope: Scope) -> dict[str, str]:
+def _scope_params(scope: Scope) -> tuple[str, ...]:
     """The set_config values of a scope (scopes are immutable and cached with the identity)."""
-    return {
-        "user_id": str(scope.user_id),
-        "home_tenant": str(scope.home_tenant_id),
-        "tenant_ids": _pg_array(sorted(scope.tenant_ids)),
-        "agency_ids": _pg_array(sorted(scope.agency_ids)),
-        "region_prefixes": _pg_array(sorted(scope.region_prefixes)),
-        "read_only": "on" if scope.read_only else "off",
-    }
+    return (
+        str(scope.user_id),
+        str(scope.home_tenant_id),
+        _pg_array(sorted(scope.tenant_ids)),
+        _pg_array(sorted(scope.agency_ids)),
+        _pg_array(sorted(scope.region_prefixes)),
+        "on" if scope.read_only else "off",
+    )
 
 
 async def apply_scope(session: AsyncSession, scope: Scope) -> None:
     """Set the RLS scope for the current transaction only (set_config(..., true) = SET LOCAL)."""
-    await session.execute(_SET_SCOPE, _scope_params(scope))
+    conn = await session.connection()
+    await conn.exec_driver_sql(_SET_SCOPE, _scope_params(scope))

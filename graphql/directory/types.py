@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from ducha import fastread
 from ducha.graphql.context import Info
 from ducha.policies import filters
 from ducha.policies.roles import ROLES, Role
@@ -56,11 +57,7 @@ class AgencyKind(Enum):
 def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
     async def load(codes: list[str]) -> list[m.Region | None]:
         ctx = info.context
-        rows = (
-            await ctx.session.execute(
-                select(m.Region).where(m.Region.code.in_(codes), filters.region_visible(ctx.scope, m.Region.path))
-            )
-        ).scalars()
+        rows = await fastread.rows(ctx.session, ctx.scope, m.Region, {"code": codes}, visibility=fastread.REGION)
         by = {r.code: r for r in rows}
         return [by.get(c) for c in codes]
 
@@ -70,13 +67,8 @@ def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
 def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
     async def load(codes: list[str]) -> list[list[m.Region]]:
         ctx = info.context
-        rows = (
-            await ctx.session.execute(
-                select(m.Region)
-                .where(m.Region.parent_code.in_(codes), filters.region_visible(ctx.scope, m.Region.path))
-                .order_by(m.Region.code)
-            )
-        ).scalars()
+        rows = await fastread.rows(ctx.session, ctx.scope, m.Region, {"parent_code": codes},
+                                   visibility=fastread.REGION, order="code")
         out: dict[str, list[m.Region]] = {c: [] for c in codes}
         for r in rows:
             out[r.parent_code or ""].append(r)
@@ -88,11 +80,7 @@ def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
 def _tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
     async def load(ids: list[int]) -> list[m.Tenant | None]:
         ctx = info.context
-        rows = (
-            await ctx.session.execute(
-                select(m.Tenant).where(m.Tenant.id.in_(ids), filters.ids_visible(ctx.scope, m.Tenant.id, home=True))
-            )
-        ).scalars()
+        rows = await fastread.rows(ctx.session, ctx.scope, m.Tenant, {"id": ids}, visibility=fastread.TENANT_IDS)
         by = {t.id: t for t in rows}
         return [by.get(i) for i in ids]
 
@@ -102,13 +90,8 @@ def _tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
 def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
     async def load(codes: list[str]) -> list[m.Tenant | None]:
         ctx = info.context
-        rows = (
-            await ctx.session.execute(
-                select(m.Tenant).where(
-                    m.Tenant.region_code.in_(codes), filters.ids_visible(ctx.scope, m.Tenant.id, home=True)
-                )
-            )
-        ).scalars()
+        rows = await fastread.rows(ctx.session, ctx.scope, m.Tenant, {"region_code": codes},
+                                   visibility=fastread.TENANT_IDS)
         by = {t.region_code: t for t in rows}
         return [by.get(c) for c in codes]
 
@@ -118,14 +101,7 @@ def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
 def _agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
     async def load(ids: list[int]) -> list[m.Agency | None]:
         ctx = info.context
-        rows = (
-            await ctx.session.execute(
-                select(m.Agency).where(
-                    m.Agency.id.in_(ids),
-                    filters.tenant_visible(ctx.scope, m.Agency.tenant_id, agency_col=m.Agency.id),
-                )
-            )
-        ).scalars()
+        rows = await fastread.rows(ctx.session, ctx.scope, m.Agency, {"id": ids}, visibility=fastread.OWNER_OR_AGENCY)
         by = {a.id: a for a in rows}
         return [by.get(i) for i in ids]
 

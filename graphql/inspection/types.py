@@ -14,6 +14,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from ducha import fastread
 from ducha.graphql.context import Info
 from ducha.graphql.directory.types import Agency, Tenant, load_agency, load_tenant
 from ducha.policies import filters
@@ -43,21 +44,17 @@ def _id(v: int) -> strawberry.ID:
 
 def _rows_loader(info: Info, name: str, model: Any, key_col: str, *, order: Any = None, owner_only: bool = False,
                  addressed: bool = False) -> DataLoader[tuple[int, int], list[Any]]:
-    """Children by (tenant_id, parent id), filtered by the caller's scope."""
+    """Children by (tenant_id, parent id), filtered by the caller's scope (read-only rows)."""
+    visibility = fastread.OWNER if owner_only else fastread.ADDRESSED if addressed else fastread.NONE
+    order_key = order.key if order is not None else None
 
     async def load(keys: list[tuple[int, int]]) -> list[list[Any]]:
         ctx = info.context
-        col = getattr(model, key_col)
-        conds = [model.tenant_id.in_({k[0] for k in keys}), col.in_({k[1] for k in keys})]
-        if owner_only:
-            conds.append(filters.tenant_visible(ctx.scope, model.tenant_id))
-        elif addressed:
-            conds.append(filters.addressed_visible(ctx.scope, model.tenant_id, model.target_tenant_id, model.agency_id))
-        stmt = select(model).where(*conds)
-        if order is not None:
-            stmt = stmt.order_by(order)
+        rows = await fastread.rows(ctx.session, ctx.scope, model,
+                                   {"tenant_id": sorted({k[0] for k in keys}), key_col: sorted({k[1] for k in keys})},
+                                   visibility=visibility, order=order_key)
         out: dict[tuple[int, int], list[Any]] = defaultdict(list)
-        for r in (await ctx.session.execute(stmt)).scalars():
+        for r in rows:
             out[(r.tenant_id, getattr(r, key_col))].append(r)
         return [out.get(k, []) for k in keys]
 
@@ -66,14 +63,11 @@ def _rows_loader(info: Info, name: str, model: Any, key_col: str, *, order: Any 
 
 def _one_loader(info: Info, name: str, model: Any, *, addressed: bool = False, owner_only: bool = False
                 ) -> DataLoader[int, Any]:
+    visibility = fastread.OWNER if owner_only else fastread.ADDRESSED if addressed else fastread.NONE
+
     async def load(ids: list[int]) -> list[Any]:
         ctx = info.context
-        conds = [model.id.in_(ids)]
-        if owner_only:
-            conds.append(filters.tenant_visible(ctx.scope, model.tenant_id))
-        elif addressed:
-            conds.append(filters.addressed_visible(ctx.scope, model.tenant_id, model.target_tenant_id, model.agency_id))
-        by = {r.id: r for r in (await ctx.session.execute(select(model).where(*conds))).scalars()}
+        by = {r.id: r for r in await fastread.rows(ctx.session, ctx.scope, model, {"id": ids}, visibility=visibility)}
         return [by.get(i) for i in ids]
 
     return info.context.loader(name, lambda: DataLoader(load_fn=load))

@@ -430,11 +430,14 @@ async def add_evidence(session: AsyncSession, *, tenant_id: int, instance_id: in
         raise InvalidInput("file", "the file was uploaded for another unit")
     await _lock_instance(session, tenant_id, instance_id)
     inst = (await session.execute(
-        text("SELECT agency_id, target_tenant_id FROM problem_instance WHERE tenant_id = :t AND id = :i"),
+        text("SELECT agency_id, target_tenant_id, status FROM problem_instance WHERE tenant_id = :t AND id = :i"),
         {"t": tenant_id, "i": instance_id},
     )).first()
     if inst is None:
         raise NotFoundError("problem instance", str(instance_id))
+    if inst.status == "closed":
+        # acceptance passed: the evidence is final, in every slot, old or new
+        raise ConflictError("the problem is closed out: its evidence is frozen")
     # agency_id/target_tenant_id decide who sees the row (RLS): they must be the instance's.
     if inst.agency_id != agency_id:
         raise InvalidInput("agencyId", "the agency is not the one the problem is addressed to")
@@ -452,7 +455,9 @@ async def add_evidence(session: AsyncSession, *, tenant_id: int, instance_id: in
         .where(Evidence.tenant_id == tenant_id, Evidence.instance_id == instance_id, Evidence.slot == slot)
         .order_by(Evidence.version.desc()).limit(1)
     )).first()
-    if latest is not None and latest.frozen:
+    # A frozen version stays as it is for good; once look-back reopens the problem (a rebound),
+    # rectification starts over and the slot takes new versions on top of the frozen ones.
+    if latest is not None and latest.frozen and inst.status != "reopened":
         raise ConflictError(f"evidence slot {slot!r} is frozen: acceptance has passed")
     row = Evidence(tenant_id=tenant_id, instance_id=instance_id, measure_id=measure_id, agency_id=agency_id,
                    target_tenant_id=target_tenant_id, slot=slot, version=(latest.version if latest else 0) + 1,

@@ -212,6 +212,12 @@ async def test_the_whole_procedure(gql, world, db):
     d = await gql.data("jiayu.office", f'{{ problemInstance(id: "{target}") {{ ... on ProblemInstance {{ status rebound signoffs {{ round }} }} }} }}')
     assert d["problemInstance"]["status"] == "reopened" and d["problemInstance"]["rebound"] is True
     assert len(d["problemInstance"]["signoffs"]) == 5
+    # rectification starts over: the slot takes a new version; the accepted ones stay frozen
+    ev3 = {**ev, "contentBase64": base64.b64encode(PDF + b"% after the rebound\n").decode()}
+    d = await gql.data("jiayu.xinjie", 'mutation($e: EvidenceInput!) { addEvidence(input: $e) { __typename ... on Evidence { version frozen } ... on UserError { code message } } }', {"e": ev3})
+    assert ok(d, "addEvidence", "Evidence") == {"__typename": "Evidence", "version": 3, "frozen": False}
+    d = await gql.data("jiayu.office", f'{{ problemInstance(id: "{target}") {{ ... on ProblemInstance {{ evidence {{ version frozen }} }} }} }}')
+    assert sorted((e["version"], e["frozen"]) for e in d["problemInstance"]["evidence"]) == [(1, True), (2, True), (3, False)]
 
     # The audit trail holds every change of the instance, hash-chained.
     d = await gql.data("jiayu.office", f'{{ auditTrail(subjectType: "problem_instance", subjectId: "{target}") {{ action }} }}')

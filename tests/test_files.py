@@ -195,6 +195,22 @@ async def test_evidence_slot_versions_and_freezing(db, jiayu, backend):
         frozen = (await s.execute(text("SELECT bool_and(frozen), count(*) FROM evidence WHERE tenant_id = :t"
                                        " AND instance_id = :i"), {"t": t, "i": inst})).one()
         assert tuple(frozen) == (True, 3)
+    # closed out: no slot takes anything, not even a new one
+    async with db.system_session() as s:
+        await s.execute(text("UPDATE problem_instance SET status = 'closed' WHERE tenant_id = :t AND id = :i"),
+                        {"t": t, "i": inst})
+    with pytest.raises(ConflictError, match="closed out"):
+        await add("补充材料", photo)
+    # reopened by look-back (a rebound): new versions go on top; the frozen ones stay frozen
+    async with db.system_session() as s:
+        await s.execute(text("UPDATE problem_instance SET status = 'reopened' WHERE tenant_id = :t AND id = :i"),
+                        {"t": t, "i": inst})
+    e4 = await add("整改报告", f1)
+    assert (e4.version, e4.frozen) == (3, False)
+    async with db.system_session() as s:
+        rows = (await s.execute(text("SELECT version, frozen FROM evidence WHERE tenant_id = :t AND instance_id = :i"
+                                     " AND slot = '整改报告' ORDER BY version"), {"t": t, "i": inst})).all()
+        assert [tuple(r) for r in rows] == [(1, True), (2, True), (3, False)]
 
 
 async def test_a_new_version_waits_for_a_freeze_in_progress(db, jiayu, backend):

@@ -48,7 +48,7 @@ def _columns(model: Any) -> tuple[str, str]:
     table = mapper.local_table
     cols = []
     for prop in mapper.column_attrs:
-        if len(prop.columns) != 1 or prop.columns[0].table is not table:
+        if len(prop.columns) != 1 or getattr(prop.columns[0], "table", None) is not table:
             raise TypeError(f"{model.__name__}.{prop.key} is not a plain column")
         col = prop.columns[0]
         cols.append(f"t.{_q(col.name)}" + ("" if col.name == prop.key else f" AS {_q(prop.key)}"))

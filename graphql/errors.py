@@ -20,7 +20,9 @@ class NotAllowed(UserError):
 @strawberry.type(description="Nothing with this identity is visible to the caller.")
 class NotFound(UserError):
     what: str
-    id: str
+    # ID, like every `id` beside it in a result union: `... on Inspection { id } ... on NotFound { id }`
+    # must not conflict (same JSON string either way)
+    id: strawberry.ID
 
 
 @strawberry.type(description="One invalid input field, by its path in the input.")
@@ -36,8 +38,13 @@ class ValidationError(UserError):
 
 @strawberry.type(description="The item's current state does not allow this step.")
 class InvalidTransition(UserError):
-    state: str
+    from_state: str = strawberry.field(description="The state the item is in (lower-case code).")
     action: str
+
+    @strawberry.field(deprecation_reason="Use fromState: a `state` of type String conflicts with the typed `state` "
+                                         "of the payload in the same union selection (Clue.state: ClueState).")
+    def state(self) -> str:
+        return self.from_state
 
 
 @strawberry.type(description="Someone else changed this first, or it already exists.")
@@ -55,7 +62,7 @@ def not_allowed(action: str, resource: str, message: str | None = None) -> NotAl
 
 
 def not_found(what: str, id: str) -> NotFound:
-    return NotFound(message=f"{what} {id} 不存在或不可见 (not found)", code="NOT_FOUND", what=what, id=id)
+    return NotFound(message=f"{what} {id} 不存在或不可见 (not found)", code="NOT_FOUND", what=what, id=strawberry.ID(id))
 
 
 def invalid(path: str | list[str], message: str) -> ValidationError:
@@ -71,7 +78,7 @@ def conflict(message: str) -> Conflict:
 
 def invalid_transition(state: str, action: str, message: str | None = None) -> InvalidTransition:
     return InvalidTransition(
-        message=message or f"cannot {action} in state {state}", code="INVALID_TRANSITION", state=state, action=action
+        message=message or f"cannot {action} in state {state}", code="INVALID_TRANSITION", from_state=state, action=action
     )
 
 

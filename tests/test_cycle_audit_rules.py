@@ -152,7 +152,7 @@ async def test_off_plan_inspection_waits_for_the_leader(gql, db, people):
                        userLogin="jiayu.inspector"), "Inspector")
     ok(await op(gql, "jiayu.office", "AddTeamMember", inspectionId=i, inspectorId=lead["id"], isLeader=True), "TeamMember")
     v = await refused(gql, db, "jiayu.office", "StartInspection", "InvalidTransition", inspectionId=i)
-    assert v["state"] == "off_plan_pending"
+    assert v["fromState"] == "off_plan_pending"
     await refused(gql, db, "jiayu.office", "DecideOffPlanInspection", "NotAllowed", inspectionId=i, approve=True)
     await refused(gql, db, "jiayu.inspector", "DecideOffPlanInspection", "NotAllowed", inspectionId=i, approve=True)  # team leader
     await refused(gql, db, "yunxi.office", "DecideOffPlanInspection", "NotFound", inspectionId=i, approve=True)

@@ -626,3 +626,25 @@ async def test_the_demo_2024_inspection_gets_its_bulletin_notice_letter_and_ledg
     assert demo[("嘉鱼县信访局", "信访事项办理超期")][col["状态"]] == "已通知整改"
     assert demo[("嘉鱼县信访局", "信访事项办理超期")][col["逾期天数"]] > 0
     assert ws.freeze_panes == "A2"
+
+
+def test_a_signature_has_one_spelling_only():
+    """base64 leaves the last character's low bits unused; a link whose signature differs only
+    there decodes to the same bytes and must still be refused (the flake this replaced)."""
+    from ducha.services.links import LinkError
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    checked = 0
+    for i in range(40):
+        token = links.sign("document", 1, 1000 + i, "jiayu.office")
+        body, mac = token.split(".")
+        assert links.verify(token).id == 1000 + i
+        last = alphabet.index(mac[-1])
+        # 32 bytes = 43 characters: the last one carries 4 bits, the low 2 are unused
+        for twin in {alphabet[(last & ~3) | low] for low in range(4)} - {mac[-1]}:
+            with pytest.raises(LinkError):
+                links.verify(body + "." + mac[:-1] + twin)
+            checked += 1
+        with pytest.raises(LinkError):
+            links.verify(body + "." + mac + "=")
+    assert checked == 40 * 3

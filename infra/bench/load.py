@@ -341,6 +341,15 @@ class Server:
         self.log.close()
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _check(server: Server, variants: list[Variant], baseline: bool) -> None:
     """Every variant answers 200 without errors (and mutations with their typed error) over HTTP."""
     import httpx
@@ -516,8 +525,13 @@ def _drive(name: str, factory: str, env: dict[str, str], plan: Plan, work: Path,
             _say(f"{name}: warming up {warmup:.0f} s")
             load(warmup)
         _say(f"{name}: {connections} connections for {duration:.0f} s ({tool})")
+        cpu0 = _cpu_seconds(server.proc.pid)
         r = load(duration)
-        _say(f"{name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, {r['errors']} errors")
+        cpu1 = _cpu_seconds(server.proc.pid)
+        if cpu0 is not None and cpu1 is not None and r["requests"]:
+            r["cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / r["requests"], 2)
+        _say(f"{name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, {r['errors']} errors, "
+             f"{r.get('cpu_ms_per_request', '?')} ms of server CPU per request")
         if r["errors"] and r.get("sample"):
             _say(f"{name}: first error: {r['sample']}")
         return r
@@ -573,6 +587,8 @@ def run(*, duration: float, baseline_duration: float, connections: int, tool: st
                 "errors": api["errors"], "baseline_rps": round(base["rps"], 1),
                 "ratio": round(api["rps"] / base["rps"], 3) if base["rps"] else None,
                 "p50_ms": round(api["p50_ms"], 1), "requests": api["requests"],
+                "cpu_ms_per_request": api.get("cpu_ms_per_request"),
+                "baseline_cpu_ms_per_request": base.get("cpu_ms_per_request"),
                 "baseline_p99_ms": round(base["p99_ms"], 1), "baseline_errors": base["errors"],
                 "connections": connections, "duration_s": duration, "baseline_duration_s": baseline_duration,
                 "server_workers": 1, "tool": tool, "variants": len(plan.variants),

@@ -1,0 +1,25 @@
+"""The load benchmark's harness still runs end to end (a few seconds, few connections): the
+plan records each variant's SQL, both servers answer every variant, the figures come back.
+No speed is asserted here; `make bench B=load` measures."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_the_load_harness_runs_and_reports_its_figures(settings, monkeypatch):
+    from ducha.bench import load
+    from ducha.settings import get_settings
+
+    for k in ("RATE_LIMIT_PER_USER", "RATE_LIMIT_PER_TENANT"):
+        monkeypatch.setenv(k, "0")
+    try:
+        out = load.run(duration=2, baseline_duration=2, connections=4, tool="auto", warmup=0, threads=1)
+    finally:
+        get_settings.cache_clear()
+    assert out["errors"] == 0 and out["baseline_errors"] == 0
+    assert out["requests"] > 0 and out["rps"] > 0 and out["baseline_rps"] > 0
+    assert out["ratio"] == pytest.approx(out["rps"] / out["baseline_rps"], rel=0.01)
+    assert out["variants"] >= 40 and out["sql_per_request"] > 2
+    for k in ("cpu_ms_per_request", "baseline_cpu_ms_per_request"):
+        assert out[k] is None or out[k] > 0

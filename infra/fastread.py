@@ -98,7 +98,7 @@ def _scope_arrays(scope: Scope) -> dict[str, list[Any]]:
         "tenants": sorted(scope.tenant_ids),
         "agencies": sorted(scope.agency_ids),
         "tenants_and_home": sorted(scope.tenant_ids | {scope.home_tenant_id}),
-        "region_likes": sorted(p + "/%" for p in scope.region_prefixes),
+        "region_likes": filters.region_patterns(scope.region_prefixes),
     }
 
 

@@ -51,9 +51,14 @@ def among(col: ColumnElement[int], values: frozenset[int]) -> ColumnElement[bool
     return col == _ids(values)
 
 
+def region_patterns(prefixes: frozenset[str]) -> list[str]:
+    """LIKE patterns of the subtrees under region path prefixes ('/'-bounded)."""
+    return sorted(p + "/%" for p in prefixes)
+
+
 @functools.lru_cache(maxsize=4096)
 def _likes(prefixes: frozenset[str]) -> ColumnElement[object]:
-    return any_(literal(sorted(p + "/%" for p in prefixes), _TEXT_ARRAY))
+    return any_(literal(region_patterns(prefixes), _TEXT_ARRAY))
 
 
 def tenant_visible(scope: Scope, tenant_col: ColumnElement[int], *, agency_col: ColumnElement[int] | None = None,

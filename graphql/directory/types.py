@@ -6,12 +6,10 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 import strawberry
-from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from ducha import fastread
 from ducha.graphql.context import Info
-from ducha.policies import filters
 from ducha.policies.roles import ROLES, Role
 from ducha.tenants import models as m
 

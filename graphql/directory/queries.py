@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from ducha.graphql import pagination
 from ducha.graphql.context import Info
-from ducha.graphql.directory.types import Agency, AgencyFilter, Me, Region, Tenant, grant_of
+from ducha.graphql.directory.types import Agency, AgencyFilter, Me, Region, Tenant, grant_of, tenant_loader
+from ducha.graphql.loading import prefetch, selected
 from ducha.graphql.errors import NotFound, ValidationError, invalid, not_found
 from ducha.policies import filters
 from ducha.tenants import models as m
@@ -102,4 +103,7 @@ class DirectoryQuery:
             return int((await ctx.session.execute(select(func.count()).select_from(m.Agency).where(*conds))).scalar_one())
 
         nodes = [Agency.from_row(a) for a in rows]
+        wanted = selected(info, "edges", "node")
+        if "tenant" in wanted:  # look-ahead (ducha.graphql.loading): one batch, then synchronous fields
+            await prefetch(tenant_loader(info), (a.tenant_id for a in nodes[:n]))
         return pagination.build("agency", nodes, n, lambda a: int(a.id), count, after_id)

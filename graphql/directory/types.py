@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
 
 from ducha import fastread
 from ducha.graphql.context import Info
+from ducha.graphql.loading import then
 from ducha.policies.roles import ROLES, Role
 from ducha.tenants import models as m
 
@@ -127,6 +128,41 @@ async def load_agency(info: Info, agency_id: int | None) -> Agency | None:
     return Agency.from_row(row) if row else None
 
 
+# Field resolvers in the look-ahead style (see ducha.graphql.loading): the value now when the
+# request's loader holds it, else an awaitable that batches with the item's siblings.
+
+def agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
+    return _agency_loader(info)
+
+
+def tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
+    return _tenant_loader(info)
+
+
+def agency_or_none(row: m.Agency | None) -> Agency | None:
+    return Agency.from_row(row) if row else None
+
+
+def tenant_or_none(row: m.Tenant | None) -> Tenant | None:
+    return Tenant.from_row(row) if row else None
+
+
+def region_or_none(row: m.Region | None) -> Region | None:
+    return Region.from_row(row) if row else None
+
+
+def agency_field(info: Info, agency_id: int | None) -> Any:
+    return None if agency_id is None else then(_agency_loader(info), agency_id, agency_or_none)
+
+
+def tenant_field(info: Info, tenant_id: int | None) -> Any:
+    return None if tenant_id is None else then(_tenant_loader(info), tenant_id, tenant_or_none)
+
+
+def region_field(info: Info, code: str | None) -> Any:
+    return None if code is None else then(_region_loader(info), code, region_or_none)
+
+
 # --- types ---------------------------------------------------------------------------------
 
 
@@ -143,17 +179,17 @@ class Region:
         return cls(code=r.code, name=r.name, level=RegionLevel(r.level), path=r.path, parent_code=r.parent_code)
 
     @strawberry.field(description="The parent region, or null where it is above the caller's reach.")
-    async def parent(self, info: Info) -> Region | None:
-        return await load_region(info, self.parent_code)
+    def parent(self, info: Info) -> Region | None:
+        return region_field(info, self.parent_code)
 
     @strawberry.field(description="The child regions the caller may see.")
-    async def children(self, info: Info) -> list[Region]:
-        return [Region.from_row(r) for r in await _children_loader(info).load(self.code)]
+    def children(self, info: Info) -> list[Region]:
+        return then(_children_loader(info), self.code,  # type: ignore[return-value]
+                    lambda rows: [Region.from_row(r) for r in rows])
 
     @strawberry.field(description="The tenant whose office is this region's, if it is one and visible.")
-    async def tenant(self, info: Info) -> Tenant | None:
-        row = await _tenant_by_region_loader(info).load(self.code)
-        return Tenant.from_row(row) if row else None
+    def tenant(self, info: Info) -> Tenant | None:
+        return then(_tenant_by_region_loader(info), self.code, tenant_or_none)  # type: ignore[return-value]
 
 
 @strawberry.type(description="A city or county office (or the province platform) owning a region subtree.")
@@ -170,12 +206,12 @@ class Tenant:
                    parent_id=t.parent_id)
 
     @strawberry.field
-    async def region(self, info: Info) -> Region | None:
-        return await load_region(info, self.region_code)
+    def region(self, info: Info) -> Region | None:
+        return region_field(info, self.region_code)
 
     @strawberry.field(description="The tenant above, or null where it is above the caller's reach.")
-    async def parent(self, info: Info) -> Tenant | None:
-        return await load_tenant(info, self.parent_id)
+    def parent(self, info: Info) -> Tenant | None:
+        return tenant_field(info, self.parent_id)
 
 
 @strawberry.type(description="An office, department, court, town government or other unit.")
@@ -196,12 +232,12 @@ class Agency:
         )
 
     @strawberry.field
-    async def region(self, info: Info) -> Region | None:
-        return await load_region(info, self.region_code)
+    def region(self, info: Info) -> Region | None:
+        return region_field(info, self.region_code)
 
     @strawberry.field
-    async def tenant(self, info: Info) -> Tenant | None:
-        return await load_tenant(info, self.tenant_id)
+    def tenant(self, info: Info) -> Tenant | None:
+        return tenant_field(info, self.tenant_id)
 
 
 @strawberry.type(description="A role held within a region's subtree.")
@@ -211,8 +247,8 @@ class RoleGrant:
     region_code: str
 
     @strawberry.field
-    async def region(self, info: Info) -> Region | None:
-        return await load_region(info, self.region_code)
+    def region(self, info: Info) -> Region | None:
+        return region_field(info, self.region_code)
 
 
 def grant_of(role: str, region_code: str) -> RoleGrant:
@@ -231,12 +267,12 @@ class Me:
     tenant_id: strawberry.Private[int]
 
     @strawberry.field
-    async def agency(self, info: Info) -> Agency | None:
-        return await load_agency(info, self.agency_id)
+    def agency(self, info: Info) -> Agency | None:
+        return agency_field(info, self.agency_id)
 
     @strawberry.field
-    async def tenant(self, info: Info) -> Tenant | None:
-        return await load_tenant(info, self.tenant_id)
+    def tenant(self, info: Info) -> Tenant | None:
+        return tenant_field(info, self.tenant_id)
 
 
 @strawberry.input(description="Narrow the agency list; every field is optional.")

@@ -13,6 +13,7 @@ from ducha.graphql.context import Info
 from ducha.graphql.directory.queries import bad_input, parse_id
 from ducha.graphql.errors import NotFound, ValidationError, invalid, not_found
 from ducha.graphql.inspection.types import problem_loader
+from ducha.graphql.loading import selected
 from ducha.graphql.inspection.types import (
     AnnualPlan, AuditEntry, Feedback, Inspection, InspectionKind, Inspector, InspectorCategory, ProblemCategory,
     ProblemInstance, ProblemSource, Severity,
@@ -120,7 +121,9 @@ class InspectionQuery:
         async def count() -> int:
             return int((await ctx.session.execute(select(func.count()).select_from(m.Inspection).where(*conds))).scalar_one())
 
-        return pagination.build("inspection", [Inspection.from_row(r) for r in rows], n, lambda i: int(i.id), count, after_id)
+        nodes = [Inspection.from_row(r) for r in rows]
+        await Inspection.prefetch_page(info, nodes[:n], selected(info, "edges", "node"))
+        return pagination.build("inspection", nodes, n, lambda i: int(i.id), count, after_id)
 
     @strawberry.field(description="One inspection, if the caller may see it.")
     async def inspection(self, info: Info, id: strawberry.ID) -> InspectionResult:
@@ -191,6 +194,7 @@ class InspectionQuery:
             return int((await ctx.session.execute(q.where(*conds))).scalar_one())
 
         nodes = [ProblemInstance.from_row(r, today) for r, _ in rows]
+        await ProblemInstance.prefetch_page(info, nodes[:n], selected(info, "edges", "node"))
         return pagination.build("problem", nodes, n, lambda x: int(x.id), count, after_id)
 
     @strawberry.field(description="One unit's problem instance, if visible.")

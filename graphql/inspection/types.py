@@ -16,7 +16,17 @@ from strawberry.dataloader import DataLoader
 
 from ducha import fastread
 from ducha.graphql.context import Info
-from ducha.graphql.directory.types import Agency, Tenant, load_agency, load_tenant
+from ducha.graphql.directory.types import (
+    Agency,
+    Tenant,
+    agency_field,
+    agency_loader,
+    agency_or_none,
+    load_agency,
+    tenant_field,
+    tenant_loader,
+)
+from ducha.graphql.loading import prefetch, settled, then
 from ducha.policies import filters
 from ducha.services import models as m
 from ducha.services.vocab import (
@@ -77,6 +87,19 @@ def problem_loader(info: Info) -> DataLoader[int, Any]:
     return _one_loader(info, "problem_by_id", m.Problem)
 
 
+def targets_loader(info: Info) -> DataLoader[tuple[int, int], list[Any]]:
+    return _rows_loader(info, "targets", m.InspectionTarget, "inspection_id", order=m.InspectionTarget.id,
+                        addressed=True)
+
+
+def measures_loader(info: Info) -> DataLoader[tuple[int, int], list[Any]]:
+    return _rows_loader(info, "measures_by_instance", m.Measure, "instance_id", order=m.Measure.id, addressed=True)
+
+
+def _problem_or_none(row: Any) -> Problem | None:
+    return Problem.from_row(row) if row else None
+
+
 def is_owner(info: Info, tenant_id: int) -> bool:
     return not filters.enabled() or tenant_id in info.context.scope.tenant_ids
 
@@ -104,8 +127,8 @@ class AnnualPlan:
                          planned_month=i.planned_month, scope_note=i.scope_note) for i in rows]
 
     @strawberry.field
-    async def tenant(self, info: Info) -> Tenant | None:
-        return await load_tenant(info, self.tenant_id)
+    def tenant(self, info: Info) -> Tenant | None:
+        return tenant_field(info, self.tenant_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A planned inspection in an annual plan.")
@@ -201,8 +224,8 @@ class SelfInspection:
                 for f in rows]
 
     @strawberry.field
-    async def agency(self, info: Info) -> Agency | None:
-        return await load_agency(info, self.agency_id)
+    def agency(self, info: Info) -> Agency | None:
+        return agency_field(info, self.agency_id)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="An inspection: its kind, form, status and what the caller may see of it.")
@@ -228,16 +251,35 @@ class Inspection:
                    ends_on=r.ends_on, tenant_id=r.tenant_id, pk=r.id, lookback_of_id=r.lookback_of)
 
     @strawberry.field(description="The office running it.")
-    async def tenant(self, info: Info) -> Tenant | None:
-        return await load_tenant(info, self.tenant_id)
+    def tenant(self, info: Info) -> Tenant | None:
+        return tenant_field(info, self.tenant_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The target units the caller may see.")
-    async def targets(self, info: Info) -> list[Agency]:
-        rows = await _rows_loader(info, "targets", m.InspectionTarget, "inspection_id", order=m.InspectionTarget.id,
-                                  addressed=True).load((self.tenant_id, self.pk))
+    def targets(self, info: Info) -> list[Agency]:
+        ok, rows = settled(targets_loader(info), (self.tenant_id, self.pk))
+        if ok:
+            al = agency_loader(info)
+            got = [settled(al, r.agency_id) for r in rows]
+            if all(done for done, _ in got):
+                return [Agency.from_row(a) for _, a in got if a is not None]
+        return self._targets(info)  # type: ignore[return-value]
+
+    async def _targets(self, info: Info) -> list[Agency]:
+        rows = await targets_loader(info).load((self.tenant_id, self.pk))
         # gathered, so one batch loads every target of every inspection on the page
         out = await asyncio.gather(*(load_agency(info, r.agency_id) for r in rows))
         return [a for a in out if a is not None]
+
+    @staticmethod
+    async def prefetch_page(info: Info, nodes: list[Inspection], wanted: frozenset[str]) -> None:
+        """Load in one batch each what the page's selected fields will read (see loading.py)."""
+        if "tenant" in wanted:
+            await prefetch(tenant_loader(info), (n.tenant_id for n in nodes))
+        if "targets" in wanted:
+            await prefetch(targets_loader(info), ((n.tenant_id, n.pk) for n in nodes))
+            tl = targets_loader(info)
+            ids = [r.agency_id for n in nodes for r in settled(tl, (n.tenant_id, n.pk))[1] or ()]
+            await prefetch(agency_loader(info), ids)
 
     @strawberry.field(description="Internal: null for target units.")
     async def work_plan(self, info: Info) -> WorkPlan | None:
@@ -431,25 +473,32 @@ class ProblemInstance:
         return self.due_on is not None and self.status != "closed" and self.due_on < self.today
 
     @strawberry.field
-    async def problem(self, info: Info) -> Problem | None:
-        row = await problem_loader(info).load(self.problem_id)
-        return Problem.from_row(row) if row else None
+    def problem(self, info: Info) -> Problem | None:
+        return then(problem_loader(info), self.problem_id, _problem_or_none)  # type: ignore[return-value]
 
     @strawberry.field(description="The target unit.")
-    async def agency(self, info: Info) -> Agency | None:
-        return await load_agency(info, self.agency_id)
+    def agency(self, info: Info) -> Agency | None:
+        return then(agency_loader(info), self.agency_id, agency_or_none)  # type: ignore[return-value]
 
     @strawberry.field
-    async def measures(self, info: Info) -> list[Measure]:
-        rows = await _rows_loader(info, "measures_by_instance", m.Measure, "instance_id", order=m.Measure.id,
-                                  addressed=True).load((self.tenant_id, self.pk))
-        return [Measure.from_row(r) for r in rows]
+    def measures(self, info: Info) -> list[Measure]:
+        return then(measures_loader(info), (self.tenant_id, self.pk),  # type: ignore[return-value]
+                    lambda rows: [Measure.from_row(r) for r in rows])
 
     @strawberry.field(description="The most recently planned measure.")
-    async def latest_measure(self, info: Info) -> Measure | None:
-        rows = await _rows_loader(info, "measures_by_instance", m.Measure, "instance_id", order=m.Measure.id,
-                                  addressed=True).load((self.tenant_id, self.pk))
-        return Measure.from_row(rows[-1]) if rows else None
+    def latest_measure(self, info: Info) -> Measure | None:
+        return then(measures_loader(info), (self.tenant_id, self.pk),  # type: ignore[return-value]
+                    lambda rows: Measure.from_row(rows[-1]) if rows else None)
+
+    @staticmethod
+    async def prefetch_page(info: Info, nodes: list[ProblemInstance], wanted: frozenset[str]) -> None:
+        """Load in one batch each what the page's selected fields will read (see loading.py)."""
+        if "agency" in wanted:
+            await prefetch(agency_loader(info), (n.agency_id for n in nodes))
+        if "problem" in wanted:
+            await prefetch(problem_loader(info), (n.problem_id for n in nodes))
+        if "measures" in wanted or "latestMeasure" in wanted:
+            await prefetch(measures_loader(info), ((n.tenant_id, n.pk) for n in nodes))
 
     @strawberry.field(description="The sign-off chain of the current (or last) round; before any round, the "
                                   "owning office's configured chain. `acceptanceStep` indexes it.")
@@ -502,8 +551,8 @@ class Feedback:
                    tenant_id=r.tenant_id, pk=r.id, agency_id=r.agency_id, inspection_id=r.inspection_id)
 
     @strawberry.field
-    async def agency(self, info: Info) -> Agency | None:
-        return await load_agency(info, self.agency_id)
+    def agency(self, info: Info) -> Agency | None:
+        return agency_field(info, self.agency_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="This target's own problem list.")
     async def problems(self, info: Info) -> list[ProblemInstance]:

@@ -509,7 +509,7 @@ def _python_load(plan_path: Path, port: int, connections: int, duration: float) 
 
 
 def _drive(name: str, factory: str, env: dict[str, str], plan: Plan, work: Path, *, tool: str, connections: int,
-           duration: float, warmup: float, threads: int, baseline: bool) -> dict[str, Any]:
+           duration: float, warmup: float, threads: int, baseline: bool, profile: str | None = None) -> dict[str, Any]:
     server = Server(factory, env, work / f"{name}.log")
     try:
         server.wait_up()
@@ -525,9 +525,18 @@ def _drive(name: str, factory: str, env: dict[str, str], plan: Plan, work: Path,
             _say(f"{name}: warming up {warmup:.0f} s")
             load(warmup)
         _say(f"{name}: {connections} connections for {duration:.0f} s ({tool})")
+        spy = None
+        if profile and not baseline:
+            # py-spy samples the server from outside (collapsed stacks, one line per stack)
+            spy = subprocess.Popen(["py-spy", "record", "-p", str(server.proc.pid), "-d", str(int(duration)),
+                                    "-r", "250", "-f", "raw", "-o", profile, "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0 = _cpu_seconds(server.proc.pid)
         r = load(duration)
         cpu1 = _cpu_seconds(server.proc.pid)
+        if spy is not None:
+            spy.wait(timeout=60)
+            _say(f"{name}: py-spy profile written to {profile}")
         if cpu0 is not None and cpu1 is not None and r["requests"]:
             r["cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / r["requests"], 2)
         _say(f"{name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, {r['errors']} errors, "
@@ -561,7 +570,7 @@ async def _prepare(work: Path) -> Plan:
 
 
 def run(*, duration: float, baseline_duration: float, connections: int, tool: str, warmup: float,
-        threads: int) -> dict[str, Any]:
+        threads: int, profile: str | None = None) -> dict[str, Any]:
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "python"
     os.environ["RATE_LIMIT_PER_USER"] = "0"
@@ -576,7 +585,7 @@ def run(*, duration: float, baseline_duration: float, connections: int, tool: st
                    "PERSISTED_ONLY": "true", PLAN_ENV: str(work / "plan.pickle")}
             common = {"tool": tool, "connections": connections, "warmup": warmup, "threads": threads}
             api = await asyncio.to_thread(_drive, "api", "ducha.graphql.app:create_app", env, plan, work,
-                                          duration=duration, baseline=False, **common)
+                                          duration=duration, baseline=False, profile=profile, **common)
             base = await asyncio.to_thread(_drive, "baseline", "ducha.bench.load:baseline_app", env, plan, work,
                                            duration=baseline_duration, baseline=True, **common)
             mix: dict[str, int] = {}
@@ -611,9 +620,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--profile", metavar="FILE", default=None,
+                   help="sample the API with py-spy during the load (collapsed stacks to FILE; py-spy on PATH)")
     a = p.parse_args(argv or [])
     out = run(duration=a.duration, baseline_duration=a.baseline_duration or a.duration, connections=a.connections,
-              tool=a.tool, warmup=a.warmup, threads=a.threads)
+              tool=a.tool, warmup=a.warmup, threads=a.threads, profile=a.profile)
     print(json.dumps(out, ensure_ascii=False))
     return 0 if out["errors"] == 0 and out["baseline_errors"] == 0 else 1
 

@@ -1,0 +1,115 @@
+"""The execution context: graphql-core's, with a fast lane for plain leaf fields.
+
+Most of a response is plain attributes of a resolved object (`id`, `status`, `dueOn`, a
+nested `agency { id name }`): no resolver, no arguments, a scalar or enum result. For each
+of them graphql-core builds a `Path`, a resolve-info object, calls Strawberry's default
+resolver, checks twice for awaitables and coerces the value, a few microseconds a field and
+hundreds of fields a page. The fast lane reads the attribute and coerces it directly.
+
+It takes a field only when the result is certain to be the same as the general path's:
+
+- the field is a Strawberry *basic* field (no resolver, no field extensions, no exception
+  handlers), so its resolver is `getattr(source, python_name)`;
+- its type, under any non-null wrapper, is a scalar or enum (coerced with the same
+  `coerce_output_value` call graphql-core makes);
+- no schema extension wraps resolvers (a `resolve` hook, e.g. the OpenTelemetry one, turns
+  the lane off for the request);
+- the value is not null, not an exception and coerces to a value. Anything else (a null in a
+  non-null field, a value the scalar refuses) goes the general way, which raises and locates
+  the error exactly as before.
+
+tests/test_executor.py checks every persisted query answers the same with and without it.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLScalarType
+from graphql.pyutils import Path, Undefined, gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+# (parent type, field name) -> (getter, coerce, nullable) for fields the lane takes, None for the rest.
+# Keyed by the type objects of one schema; a process builds a handful of schemas at most.
+_Lane = tuple[Any, Any, bool] | None
+_lanes: dict[tuple[Any, str], _Lane] = {}
+
+ENABLED = True  # tests switch it off to compare
+
+
+def _lane(schema: Any, parent_type: Any, name: str) -> _Lane:
+    key = (parent_type, name)
+    try:
+        return _lanes[key]
+    except KeyError:
+        pass
+    lane: _Lane = None
+    field_def = schema.get_field(parent_type, name)
+    if field_def is not None and not field_def.args and getattr(field_def.resolve, "_is_default", False):
+        sfield = (field_def.extensions or {}).get("strawberry-definition")
+        inner = field_def.type.of_type if isinstance(field_def.type, GraphQLNonNull) else field_def.type
+        if (sfield is not None and sfield.is_basic_field and isinstance(inner, (GraphQLScalarType, GraphQLEnumType))
+                and sfield.default_resolver is getattr):
+            lane = (attrgetter(sfield.python_name), inner.coerce_output_value, inner is field_def.type)
+    _lanes[key] = lane
+    return lane
+
+
+class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor as Strawberry configures it, plus the plain-leaf lane."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mm = self.middleware_manager
+        self._lane_on = ENABLED and (mm is None or getattr(mm, "_middleware_resolvers", None) is None)
+
+    def execute_fields(self, parent_type: Any, source_value: Any, path: Path | None, grouped_field_set: Any,
+                       position_context: Any) -> Any:
+        if not self._lane_on:
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        schema = self.schema
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                lane = _lane(schema, parent_type, field_details_list[0].node.name.value)
+                if lane is not None:
+                    try:
+                        value = lane[0](source_value)
+                    except AttributeError:
+                        value = Undefined
+                    if value is None and lane[2]:
+                        results[response_name] = None
+                        continue
+                    if value is not None and value is not Undefined and not isinstance(value, Exception):
+                        try:
+                            coerced = lane[1](value)
+                        except Exception:  # noqa: BLE001 - the general path raises it, located
+                            coerced = None
+                        if coerced is not None and coerced is not Undefined:
+                            results[response_name] = coerced
+                            continue
+                result = self.execute_field(parent_type, source_value, field_details_list,
+                                            Path(path, response_name, parent_type.name), position_context)
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[f] for f in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return self._await_fields(results, awaitable_fields)
+
+    async def _await_fields(self, results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+        if len(awaitable_fields) == 1:
+            f = awaitable_fields[0]
+            results[f] = await results[f]
+        else:
+            results.update(zip(awaitable_fields, await gather_with_cancel(*(results[f] for f in awaitable_fields)),
+                               strict=True))
+        return results

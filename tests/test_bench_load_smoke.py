@@ -7,14 +7,15 @@ from __future__ import annotations
 import pytest
 
 
-def test_the_load_harness_runs_and_reports_its_figures(settings, monkeypatch):
+def test_the_load_harness_runs_and_reports_its_figures(settings, monkeypatch, tmp_path):
     from ducha.bench import load
     from ducha.settings import get_settings
 
     for k in ("RATE_LIMIT_PER_USER", "RATE_LIMIT_PER_TENANT"):
         monkeypatch.setenv(k, "0")
     try:
-        out = load.run(duration=2, baseline_duration=2, connections=4, tool="auto", warmup=0, threads=1)
+        out = load.run(duration=2, baseline_duration=2, connections=4, tool="auto", warmup=0, threads=1,
+                       profile=str(tmp_path / "api.txt"))
     finally:
         get_settings.cache_clear()
     assert out["errors"] == 0 and out["baseline_errors"] == 0
@@ -23,3 +24,6 @@ def test_the_load_harness_runs_and_reports_its_figures(settings, monkeypatch):
     assert out["variants"] >= 40 and out["sql_per_request"] > 2
     for k in ("cpu_ms_per_request", "baseline_cpu_ms_per_request"):
         assert out[k] is None or out[k] > 0
+    # --profile: py-spy's collapsed stacks of the API under the load, the endpoint among them
+    stacks = (tmp_path / "api.txt").read_text(encoding="utf-8")
+    assert "GraphQLEndpoint" in stacks

@@ -528,7 +528,10 @@ def _drive(name: str, factory: str, env: dict[str, str], plan: Plan, work: Path,
         spy = None
         if profile and not baseline:
             # py-spy samples the server from outside (collapsed stacks, one line per stack)
-            spy = subprocess.Popen(["py-spy", "record", "-p", str(server.proc.pid), "-d", str(int(duration)),
+            exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            if not Path(exe).exists():
+                raise SystemExit("--profile needs py-spy (it comes with the dev extra: make install-dev)")
+            spy = subprocess.Popen([exe, "record", "-p", str(server.proc.pid), "-d", str(int(duration)),
                                     "-r", "250", "-f", "raw", "-o", profile, "--nonblocking"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu0 = _cpu_seconds(server.proc.pid)

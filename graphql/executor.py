@@ -18,7 +18,15 @@ It takes a field only when the result is certain to be the same as the general p
   non-null field, a value the scalar refuses) goes the general way, which raises and locates
   the error exactly as before.
 
-tests/test_executor.py checks every persisted query answers the same with and without it.
+A second shortcut, `lean_resolvers`, is applied once to the built schema: a field whose
+resolver takes no GraphQL arguments (only `self` and perhaps `info`) and has no field
+extensions or exception handlers gets a resolve function that calls it directly, instead of
+Strawberry's chain (argument conversion with nothing to convert, the extension reduce, two
+partials, the async re-wrapping). graphql-core still calls it, so errors, paths, null
+propagation and schema-extension middleware are exactly as before.
+
+tests/test_executor.py checks the load mix and a set of edge documents answer the same with
+both on and both off.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Any
 
-from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLScalarType
+from graphql import GraphQLEnumType, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -113,3 +121,54 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             results.update(zip(awaitable_fields, await gather_with_cancel(*(results[f] for f in awaitable_fields)),
                                strict=True))
         return results
+
+
+def lean_resolvers(schema: Any) -> int:
+    """Give argument-less resolver fields a direct resolve function (see the module's text).
+    Returns how many fields were given one; the originals stay on `_ducha_strawberry_resolve`."""
+    if getattr(schema.schema_converter, "_exception_handler_specs", None):
+        return 0  # exception handlers wrap resolvers; keep Strawberry's chain
+    info_class = schema.config.info_class
+    count = 0
+    for gtype in schema._schema.type_map.values():
+        if not isinstance(gtype, GraphQLObjectType) or gtype.name.startswith("__"):
+            continue
+        for fdef in gtype.fields.values():
+            sfield = (fdef.extensions or {}).get("strawberry-definition")
+            resolver = getattr(sfield, "base_resolver", None)
+            if (resolver is None or fdef.args or sfield.extensions or resolver.arguments
+                    or resolver.root_parameter or resolver.parent_parameter or not callable(resolver.wrapped_func)):
+                continue
+            lean = _lean(resolver.wrapped_func, resolver.self_parameter is not None,
+                         resolver.info_parameter.name if resolver.info_parameter else None, sfield, info_class)
+            fdef._ducha_strawberry_resolve = fdef.resolve  # type: ignore[attr-defined]
+            fdef.resolve = lean
+            count += 1
+    return count
+
+
+def _lean(fn: Any, takes_self: bool, info_name: str | None, sfield: Any, info_class: Any) -> Any:
+    if takes_self and info_name:
+        def resolve(source: Any, info: Any) -> Any:
+            return fn(source, **{info_name: info_class(_raw_info=info, _field=sfield)})
+    elif takes_self:
+        def resolve(source: Any, info: Any) -> Any:
+            return fn(source)
+    elif info_name:
+        def resolve(source: Any, info: Any) -> Any:
+            return fn(**{info_name: info_class(_raw_info=info, _field=sfield)})
+    else:
+        def resolve(source: Any, info: Any) -> Any:
+            return fn()
+    return resolve
+
+
+def restore_resolvers(schema: Any) -> None:
+    """Undo lean_resolvers (tests compare answers both ways)."""
+    for gtype in schema._schema.type_map.values():
+        if isinstance(gtype, GraphQLObjectType):
+            for fdef in gtype.fields.values():
+                orig = getattr(fdef, "_ducha_strawberry_resolve", None)
+                if orig is not None:
+                    fdef.resolve = orig
+                    del fdef._ducha_strawberry_resolve

@@ -27,7 +27,7 @@ from ducha.graphql.documents.mutations import DocumentMutation
 from ducha.graphql.documents.queries import DocumentQuery
 from ducha.graphql.cost import cost_limit_rule
 from ducha.graphql.errors import ERROR_TYPES
-from ducha.graphql.executor import FastExecutionContext
+from ducha.graphql.executor import FastExecutionContext, lean_resolvers
 from ducha.graphql.escalation.mutations import EscalationMutation
 from ducha.graphql.escalation.queries import EscalationQuery
 from ducha.graphql.inbox.mutations import InboxMutation
@@ -107,8 +107,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions.append(tracing.schema_extension())
     if s.is_prod:
         extensions += [DisableIntrospection(), MaskErrors(should_mask_error=lambda e: not _user_facing(e))]
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions, types=list(ERROR_TYPES),
-                             execution_context_class=FastExecutionContext)
+    schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions, types=list(ERROR_TYPES),
+                               execution_context_class=FastExecutionContext)
+    lean_resolvers(schema)
+    return schema
 
 
 def sdl() -> str:

@@ -1,4 +1,4 @@
-"""The fast lane (ducha.graphql.executor) and look-ahead loading (ducha.graphql.loading)
+"""The fast lane and lean resolvers (ducha.graphql.executor) and look-ahead loading (ducha.graphql.loading)
 change how an answer is computed, never the answer: every request of the load mix (the front
 end's list and detail screens as offices, inspectors, units and the province) and a set of
 documents with aliases, fragments, directives, nulls and typed errors answer byte for byte
@@ -66,9 +66,13 @@ async def test_answers_are_the_same_with_the_lane_and_look_ahead_off(app, client
         nonlocal count
         count += 1
 
+    schema = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/graphql").schema
+
     async def run(on: bool) -> list[tuple[str, int]]:
         nonlocal count
         executor.ENABLED = loading.LOOKAHEAD = on
+        if not on:
+            executor.restore_resolvers(schema)
         answers = []
         try:
             for login, doc, variables in requests:
@@ -79,6 +83,7 @@ async def test_answers_are_the_same_with_the_lane_and_look_ahead_off(app, client
                 answers.append((json.dumps(r.json(), ensure_ascii=False, sort_keys=False), count))
         finally:
             executor.ENABLED = loading.LOOKAHEAD = True
+            executor.lean_resolvers(schema)
         return answers
 
     event.listen(engine, "before_cursor_execute", counting)
@@ -136,3 +141,13 @@ def test_selected_follows_fragments_and_inline_fragments():
     assert selected(Raw(), "edges", "node") == {"id", "problem", "agency", "status"}
     assert selected(Raw(), "edges") == {"node"}
     assert selected(Raw(), "nothing") == frozenset()
+
+
+def test_lean_resolvers_cover_the_argument_less_resolver_fields_and_keep_the_rest(app):
+    schema = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/graphql").schema
+    lean = {(t.name, n) for t in schema._schema.type_map.values() if hasattr(t, "fields") and not t.name.startswith("__")
+            for n, f in t.fields.items() if hasattr(f, "_ducha_strawberry_resolve")}
+    assert {("ProblemInstance", "agency"), ("ProblemInstance", "overdue"), ("Inspection", "targets"),
+            ("Agency", "tenant"), ("Query", "me")} <= lean
+    # fields with arguments keep Strawberry's argument conversion
+    assert ("Query", "problems") not in lean and ("Query", "inspection") not in lean

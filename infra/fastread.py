@@ -35,6 +35,8 @@ OWNER_OR_AGENCY = "owner_or_agency"  # tenant_visible(tenant_id, agency_col=id)
 ADDRESSED = "addressed"  # addressed_visible(tenant_id, target_tenant_id, agency_id)
 TENANT_IDS = "tenant_ids"  # ids_visible(id, home=True): tenant rows
 REGION = "region"  # region_visible(path)
+INSPECTION = "inspection"  # the inspection queries' inspection_visible: the owner's, or one of its targets is addressed
+INSTANCE = "instance"  # instance_visible: the owner's, or (past 'found') addressed to the caller
 
 
 def _q(name: str) -> str:
@@ -59,6 +61,11 @@ def _column(model: Any, attr: str) -> str:
     return "t." + _q(inspect(model).column_attrs[attr].columns[0].name)
 
 
+def col(model: Any, attr: str) -> str:
+    """A column of `model` as the page and count statements name it (`t.<column>`)."""
+    return _column(model, attr)
+
+
 def _visibility(model: Any, mode: str, first: int) -> tuple[str, tuple[str, ...]]:
     """The predicate of a mode and the scope arrays it takes, numbered from `first`."""
     a, b = f"${first}", f"${first + 1}"
@@ -74,6 +81,15 @@ def _visibility(model: Any, mode: str, first: int) -> tuple[str, tuple[str, ...]
         return f"{_column(model, 'id')} = ANY({a}::bigint[])", ("tenants_and_home",)
     if mode == REGION:
         return f"({_column(model, 'path')} || '/') LIKE ANY({a}::text[])", ("region_likes",)
+    if mode == INSPECTION:
+        return (f"({_column(model, 'tenant_id')} = ANY({a}::bigint[]) OR EXISTS (SELECT 1 FROM inspection_target AS x"
+                f" WHERE x.tenant_id = {_column(model, 'tenant_id')} AND x.inspection_id = {_column(model, 'id')}"
+                f" AND (x.tenant_id = ANY({a}::bigint[]) OR x.target_tenant_id = ANY({a}::bigint[])"
+                f" OR x.agency_id = ANY({b}::bigint[]))))", ("tenants", "agencies"))
+    if mode == INSTANCE:
+        return (f"({_column(model, 'tenant_id')} = ANY({a}::bigint[]) OR ({_column(model, 'status')} <> 'found' AND"
+                f" ({_column(model, 'target_tenant_id')} = ANY({a}::bigint[])"
+                f" OR {_column(model, 'agency_id')} = ANY({b}::bigint[]))))", ("tenants", "agencies"))
     raise ValueError(mode)
 
 
@@ -116,3 +132,84 @@ async def rows(session: AsyncSession, scope: Scope, model: Any, where: dict[str,
     params = tuple(list(v) for v in where.values()) + tuple(arrays[a] for a in scope_args)
     conn = await session.connection()
     return (await conn.exec_driver_sql(sql, params)).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Pages and counts: the list queries' keyset page (`id > after ORDER BY id LIMIT n`) and their
+# totals, with the list's own filters as SQL snippets. A scope array of one value is written
+# `col = $n` (see filters.among: an index on (col, id) then yields the rows in id order, which
+# is what lets a page of a million-row table stop after n rows).
+
+
+class Where:
+    """Extra conditions of a page: SQL snippets with `{}` where their one parameter goes."""
+
+    __slots__ = ("parts", "params")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, snippet: str, value: Any = None) -> Where:
+        """`snippet` with `{}` for its one parameter (`value`), or a snippet without one."""
+        self.parts.append(snippet)
+        if "{}" in snippet:
+            self.params.append(value)
+        return self
+
+
+def _scoped_predicate(model: Any, mode: str, scope: Scope, first: int) -> tuple[str, list[Any]]:
+    """The visibility predicate with a one-value array as a plain `=` (index order kept)."""
+    pred, names = _visibility(model, mode, first)
+    arrays = _scope_arrays(scope)
+    params: list[Any] = []
+    for i, name in enumerate(names):
+        values = arrays[name]
+        slot = f"${first + i}"
+        if name in ("tenants", "agencies") and len(values) == 1:
+            pred = pred.replace(f"= ANY({slot}::bigint[])", f"= {slot}::bigint")
+            params.append(values[0])
+        else:
+            params.append(values)
+    return pred, params
+
+
+def _where(model: Any, scope: Scope, visibility: str, extra: Where | None) -> tuple[str, list[Any]]:
+    """The WHERE text and its parameters: the extra snippets numbered in order, then visibility."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if extra is not None:
+        values = iter(extra.params)
+        for snippet in extra.parts:
+            if "{}" in snippet:
+                params.append(next(values))
+                snippet = snippet.replace("{}", f"${len(params)}")
+            parts.append(snippet)
+    if visibility != NONE and filters.enabled():
+        pred, vparams = _scoped_predicate(model, visibility, scope, len(params) + 1)
+        parts.append(pred)
+        params += vparams
+    return (" AND ".join(parts) if parts else "TRUE"), params
+
+
+async def page(session: AsyncSession, scope: Scope, model: Any, *, visibility: str, where: Where | None = None,
+               after: int | None, limit: int) -> Sequence[Row[Any]]:
+    """One keyset page of `model` rows by id: visible, matching `where`, ids above `after`."""
+    extra = Where()
+    if where is not None:
+        extra.parts, extra.params = list(where.parts), list(where.params)
+    if after is not None:
+        extra.add(f"{_column(model, 'id')} > {{}}", after)
+    cond, params = _where(model, scope, visibility, extra)
+    table, cols = _columns(model)
+    params.append(limit)
+    sql = f"SELECT {cols} FROM {table} AS t WHERE {cond} ORDER BY {_column(model, 'id')} LIMIT ${len(params)}"
+    conn = await session.connection()
+    return (await conn.exec_driver_sql(sql, tuple(params))).all()
+
+
+async def count(session: AsyncSession, scope: Scope, model: Any, *, visibility: str, where: Where | None = None) -> int:
+    cond, params = _where(model, scope, visibility, where)
+    table, _ = _columns(model)
+    conn = await session.connection()
+    return int((await conn.exec_driver_sql(f"SELECT count(*) FROM {table} AS t WHERE {cond}", tuple(params))).scalar_one())

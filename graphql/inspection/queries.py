@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from sqlalchemy import and_, exists, false, func, or_, select, true, union
 
+from ducha import fastread
 from ducha.graphql import pagination
 from ducha.graphql.context import Info
 from ducha.graphql.directory.queries import bad_input, parse_id
@@ -19,6 +20,7 @@ from ducha.graphql.inspection.types import (
     ProblemInstance, ProblemSource, Severity,
 )
 from ducha.policies import filters
+from ducha.tenants.scope import Scope
 from ducha.services import models as m
 
 InspectionResult = Annotated[Inspection | NotFound | ValidationError, strawberry.union("InspectionResult")]
@@ -26,7 +28,12 @@ ProblemInstanceResult = Annotated[ProblemInstance | NotFound | ValidationError, 
 
 
 def inspection_visible(info: Info):  # type: ignore[no-untyped-def]
-    scope = info.context.scope
+    return inspection_visible_for(info.context.scope)
+
+
+def inspection_visible_for(scope: Scope):  # type: ignore[no-untyped-def]
+    """The owner's inspections, and those with a target addressed to the caller (as ORM SQL;
+    fastread.INSPECTION is the same predicate as driver SQL, tests/test_fastread.py)."""
     t = m.InspectionTarget
     addressed = exists().where(t.tenant_id == m.Inspection.tenant_id, t.inspection_id == m.Inspection.id,
                                filters.addressed_visible(scope, t.tenant_id, t.target_tenant_id, t.agency_id))
@@ -49,7 +56,11 @@ def instance_visible_branches(info: Info) -> list:  # type: ignore[type-arg]
 
 
 def instance_visible(info: Info):  # type: ignore[no-untyped-def]
-    scope = info.context.scope
+    return instance_visible_for(info.context.scope)
+
+
+def instance_visible_for(scope: Scope):  # type: ignore[no-untyped-def]
+    """The owner's instances, and (past 'found') those addressed to the caller (fastread.INSTANCE)."""
     i = m.ProblemInstance
     return or_(filters.tenant_visible(scope, i.tenant_id),
                and_(i.status != "found", filters.addressed_visible(scope, i.tenant_id, i.target_tenant_id, i.agency_id)))
@@ -77,6 +88,11 @@ class ProblemFilter:
     common: bool | None = None
 
 
+def _pk(id: strawberry.ID) -> int | None:
+    """A numeric id within bigint, or None (no row has it)."""
+    return int(id) if str(id).isdigit() and int(id) < 2**63 else None
+
+
 def _page(info: Info, first: int, after: str | None, kind: str) -> tuple[int, int | None]:
     try:
         return pagination.check_first(first, info.context.settings.max_page_size), pagination.decode_cursor(kind, after)
@@ -101,25 +117,26 @@ class InspectionQuery:
         ctx = info.context
         n, after_id = _page(info, first, after, "inspection")
         f = filter or InspectionFilter()
-        conds = [inspection_visible(info)]
+        # driver SQL (ducha.fastread): the page and the total are this list's hot path
+        I = m.Inspection
+        w = fastread.Where()
         if f.year is not None:
-            conds.append(m.Inspection.year == f.year)
+            w.add(f"{fastread.col(I, 'year')} = {{}}", f.year)
         if f.kind is not None:
-            conds.append(m.Inspection.kind == f.kind.value)
+            w.add(f"{fastread.col(I, 'kind')} = {{}}", f.kind.value)
         if f.status is not None:
-            conds.append(m.Inspection.status == f.status)
+            w.add(f"{fastread.col(I, 'status')} = {{}}", f.status)
         if f.tenant_id is not None:
-            conds.append(m.Inspection.tenant_id == parse_id(f.tenant_id, "filter.tenantId"))
+            w.add(f"{fastread.col(I, 'tenant_id')} = {{}}", parse_id(f.tenant_id, "filter.tenantId"))
         if f.target_agency_id is not None:
             aid = parse_id(f.target_agency_id, "filter.targetAgencyId")
-            t = m.InspectionTarget
-            conds.append(exists().where(t.tenant_id == m.Inspection.tenant_id, t.inspection_id == m.Inspection.id,
-                                        t.agency_id == aid))
-        page = [*conds, m.Inspection.id > after_id] if after_id is not None else conds
-        rows = (await ctx.session.execute(select(m.Inspection).where(*page).order_by(m.Inspection.id).limit(n + 1))).scalars().all()
+            w.add("EXISTS (SELECT 1 FROM inspection_target AS y WHERE y.tenant_id = t.tenant_id"
+                  " AND y.inspection_id = t.id AND y.agency_id = {})", aid)
+        rows = await fastread.page(ctx.session, ctx.scope, I, visibility=fastread.INSPECTION, where=w,
+                                   after=after_id, limit=n + 1)
 
         async def count() -> int:
-            return int((await ctx.session.execute(select(func.count()).select_from(m.Inspection).where(*conds))).scalar_one())
+            return await fastread.count(ctx.session, ctx.scope, I, visibility=fastread.INSPECTION, where=w)
 
         nodes = [Inspection.from_row(r) for r in rows]
         await Inspection.prefetch_page(info, nodes[:n], selected(info, "edges", "node"))
@@ -129,9 +146,11 @@ class InspectionQuery:
     async def inspection(self, info: Info, id: strawberry.ID) -> InspectionResult:
         if not str(id).isdigit():
             return invalid("id", "an inspection id is numeric")
-        row = (await info.context.session.execute(select(m.Inspection).where(
-            m.Inspection.id == int(id), inspection_visible(info)))).scalar_one_or_none()
-        return Inspection.from_row(row) if row else not_found("Inspection", str(id))
+        ctx = info.context
+        pk = _pk(id)
+        rows = [] if pk is None else await fastread.rows(ctx.session, ctx.scope, m.Inspection, {"id": [pk]},
+                                                         visibility=fastread.INSPECTION)
+        return Inspection.from_row(rows[0]) if rows else not_found("Inspection", str(id))
 
     @strawberry.field(description="The problem list: one row per unit's problem instance.")
     async def problems(self, info: Info, first: int = 20, after: str | None = None,
@@ -201,21 +220,21 @@ class InspectionQuery:
     async def problem_instance(self, info: Info, id: strawberry.ID) -> ProblemInstanceResult:
         if not str(id).isdigit():
             return invalid("id", "a problem instance id is numeric")
-        row = (await info.context.session.execute(select(m.ProblemInstance).where(
-            m.ProblemInstance.id == int(id), instance_visible(info)))).scalar_one_or_none()
-        return ProblemInstance.from_row(row) if row else not_found("ProblemInstance", str(id))
+        ctx = info.context
+        pk = _pk(id)
+        rows = [] if pk is None else await fastread.rows(ctx.session, ctx.scope, m.ProblemInstance, {"id": [pk]},
+                                                         visibility=fastread.INSTANCE)
+        return ProblemInstance.from_row(rows[0]) if rows else not_found("ProblemInstance", str(id))
 
     @strawberry.field(description="Feedback addressed to the caller's units (or issued by its offices).")
     async def feedbacks(self, info: Info, first: int = 20, after: str | None = None) -> pagination.Connection[Feedback]:
         ctx = info.context
         n, after_id = _page(info, first, after, "feedback")
-        fb = m.Feedback
-        conds = [filters.addressed_visible(ctx.scope, fb.tenant_id, fb.target_tenant_id, fb.agency_id)]
-        page = [*conds, fb.id > after_id] if after_id is not None else conds
-        rows = (await ctx.session.execute(select(fb).where(*page).order_by(fb.id).limit(n + 1))).scalars().all()
+        rows = await fastread.page(ctx.session, ctx.scope, m.Feedback, visibility=fastread.ADDRESSED, after=after_id,
+                                   limit=n + 1)
 
         async def count() -> int:
-            return int((await ctx.session.execute(select(func.count()).select_from(fb).where(*conds))).scalar_one())
+            return await fastread.count(ctx.session, ctx.scope, m.Feedback, visibility=fastread.ADDRESSED)
 
         return pagination.build("feedback", [Feedback.from_row(r) for r in rows], n, lambda x: int(x.id), count, after_id)
 

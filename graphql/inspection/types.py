@@ -302,8 +302,9 @@ class Inspection:
         pool = {}
         ids = [r.inspector_id for r in rows if r.inspector_id]
         if ids:
-            pool = {i.id: i for i in (await info.context.session.execute(
-                select(m.Inspector).where(m.Inspector.tenant_id == self.tenant_id, m.Inspector.id.in_(ids)))).scalars()}
+            ctx = info.context
+            pool = {i.id: i for i in await fastread.rows(ctx.session, ctx.scope, m.Inspector,
+                                                         {"tenant_id": [self.tenant_id], "id": sorted(set(ids))})}
         for r in sorted(rows, key=lambda r: (not r.is_leader, r.id)):
             if r.inspector_id and r.inspector_id in pool:
                 out.append(TeamMember(id=_id(r.id), is_leader=r.is_leader, name=pool[r.inspector_id].name,
@@ -524,8 +525,9 @@ class ProblemInstance:
                                   addressed=True).load((self.tenant_id, self.pk))
         if not rows:
             return []
-        files = {f.id: f for f in (await info.context.session.execute(select(StoredFile).where(
-            StoredFile.tenant_id == self.tenant_id, StoredFile.id.in_([r.file_id for r in rows])))).scalars()}
+        ctx = info.context
+        files = {f.id: f for f in await fastread.rows(ctx.session, ctx.scope, StoredFile,
+                                                      {"tenant_id": [self.tenant_id], "id": sorted({r.file_id for r in rows})})}
         return [Evidence(id=_id(r.id), slot=r.slot, version=r.version, frozen=r.frozen, sha256=files[r.file_id].sha256,
                          name=files[r.file_id].name, size_bytes=files[r.file_id].size_bytes)
                 for r in rows if r.file_id in files]

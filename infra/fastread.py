@@ -18,6 +18,7 @@ application's filters switched off (tests of RLS alone) they are left out the sa
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
@@ -213,3 +214,47 @@ async def count(session: AsyncSession, scope: Scope, model: Any, *, visibility: 
     table, _ = _columns(model)
     conn = await session.connection()
     return int((await conn.exec_driver_sql(f"SELECT count(*) FROM {table} AS t WHERE {cond}", tuple(params))).scalar_one())
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces for statements written out by hand (the problem list's union of visibility branches).
+
+
+class Args:
+    """Positional parameters of a statement being written: `args(v)` appends v, gives `$n`."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def among(column_sql: str, values: frozenset[int], args: Args) -> str:
+    """filters.among as driver SQL: `= $n` for one value (index order kept), else `= ANY(...)`."""
+    vs = sorted(values)
+    if len(vs) == 1:
+        return f"{column_sql} = {args(vs[0])}::bigint"
+    return f"{column_sql} = ANY({args(vs)}::bigint[])"
+
+
+@functools.lru_cache(maxsize=64)
+def select_list(model: Any, alias: str, prefix: str = "") -> str:
+    """`alias.column AS prefix+attribute, ...` for every column of a mapped class."""
+    _, cols = _columns(model)
+    out = []
+    for part in cols.split(", "):
+        column, _, attr = part.partition(" AS ")
+        column = alias + column[1:]  # "t.x" -> "<alias>.x"
+        name = attr or column.split(".", 1)[1]
+        out.append(f"{column} AS {_q(prefix + name.strip(chr(34)))}")
+    return ", ".join(out)
+
+
+@functools.lru_cache(maxsize=64)
+def record_type(model: Any) -> Any:
+    """A read-only record class with the attributes of a mapped class (rows split from a join)."""
+    return namedtuple(f"{model.__name__}Row", [p.key for p in inspect(model).column_attrs])  # type: ignore[misc]

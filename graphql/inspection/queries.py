@@ -55,6 +55,24 @@ def instance_visible_branches(info: Info) -> list:  # type: ignore[type-arg]
     return ways or [false()]
 
 
+def _instance_ways(scope: Scope, args: fastread.Args) -> list[str]:
+    """instance_visible_branches as driver SQL (alias i)."""
+    if not filters.enabled():
+        return ["TRUE"]
+    ways = []
+    if scope.tenant_ids:
+        ways.append(fastread.among("i.tenant_id", scope.tenant_ids, args))
+        ways.append(f"i.status <> 'found' AND {fastread.among('i.target_tenant_id', scope.tenant_ids, args)}")
+    if scope.agency_ids:
+        ways.append(f"i.status <> 'found' AND {fastread.among('i.agency_id', scope.agency_ids, args)}")
+    return ways or ["FALSE"]
+
+
+def _instance_visible_sql(scope: Scope, args: fastread.Args) -> str:
+    """instance_visible as driver SQL (alias i): the branches' OR."""
+    return "(" + " OR ".join(f"({w})" for w in _instance_ways(scope, args)) + ")"
+
+
 def instance_visible(info: Info):  # type: ignore[no-untyped-def]
     return instance_visible_for(info.context.scope)
 
@@ -161,58 +179,72 @@ class InspectionQuery:
         f = filter or ProblemFilter()
         i, p = m.ProblemInstance, m.Problem
         today = today or dt.date.today()
-        conds = [instance_visible(info)]
+        # Driver SQL (ducha.fastread): statement building and ORM loading were most of this
+        # list's cost. `cond` holds the list's filters, `joined` whether they read the problem.
+        args = fastread.Args()
+        cond: list[str] = []
         joined = False
         if f.status is not None:
-            conds.append(i.status == f.status)
+            cond.append(f"i.status = {args(f.status)}")
         if f.agency_id is not None:
-            conds.append(i.agency_id == parse_id(f.agency_id, "filter.agencyId"))
+            cond.append(f"i.agency_id = {args(parse_id(f.agency_id, 'filter.agencyId'))}")
         if f.overdue is not None:
-            od = and_(i.due_on < today, i.status != "closed")
-            conds.append(od if f.overdue else ~od)
-        for val, col in ((f.category, p.category), (f.source, p.source), (f.severity, p.severity)):
+            od = f"(i.due_on < {args(today)} AND i.status <> 'closed')"
+            cond.append(od if f.overdue else f"NOT {od}")
+        for val, column in ((f.category, "category"), (f.source, "source"), (f.severity, "severity")):
             if val is not None:
-                conds.append(col == val.value)
+                cond.append(f"p.{column} = {args(val.value)}")
                 joined = True
         if f.year is not None:
-            conds.append(func.extract("year", p.found_on) == f.year)
+            cond.append(f"EXTRACT(year FROM p.found_on) = {args(f.year)}")
             joined = True
         if f.inspection_id is not None:
-            conds.append(p.inspection_id == parse_id(f.inspection_id, "filter.inspectionId"))
+            cond.append(f"p.inspection_id = {args(parse_id(f.inspection_id, 'filter.inspectionId'))}")
             joined = True
         if f.common is not None:
-            conds.append(p.is_common.is_(f.common))
+            cond.append("p.is_common IS TRUE" if f.common else "p.is_common IS FALSE")
             joined = True
+        join = " JOIN problem AS p ON p.tenant_id = i.tenant_id AND p.id = i.problem_id" if joined else ""
+        n_filter_args = len(args.values)
 
-        page = conds[1:] + ([i.id > after_id] if after_id is not None else [])
         # One statement for the page and its problems (the problem loader is primed with them).
         # Visibility is an OR of three ways to see an instance (the owner's chain, the target
         # tenant's office, the unit itself); an OR under ORDER BY id LIMIT n walks the whole
         # primary key. Instead each way is its own id-ordered, LIMITed branch on its own index
         # ((tenant_id, id), (target_tenant_id, id), (agency_id, id)) and the branches' union,
         # at most 3(n+1) keys, is ordered and cut again.
-        keys = []
-        for way in instance_visible_branches(info):
-            b = select(i.tenant_id, i.id)
-            if joined:
-                b = b.join(p, and_(p.tenant_id == i.tenant_id, p.id == i.problem_id))
-            keys.append(b.where(way, *page).order_by(i.id).limit(n + 1))
-        u = (keys[0] if len(keys) == 1 else union(*keys)).subquery("visible")
-        stmt = (select(i, p).join(u, and_(u.c.tenant_id == i.tenant_id, u.c.id == i.id))
-                .join(p, and_(p.tenant_id == i.tenant_id, p.id == i.problem_id))
-                .order_by(i.id).limit(n + 1))
-        rows = (await ctx.session.execute(stmt)).all()
+        scope = ctx.scope
+        page = list(cond)
+        if after_id is not None:
+            page.append(f"i.id > {args(after_id)}")
+        lim = args(n + 1)
+        ways = _instance_ways(scope, args)
+        branches = [f"(SELECT i.tenant_id, i.id FROM problem_instance AS i{join} WHERE {' AND '.join([w, *page])}"
+                    f" ORDER BY i.id LIMIT {lim})" for w in ways]
+        sql = (f"SELECT {fastread.select_list(m.ProblemInstance, 'i')}, {fastread.select_list(m.Problem, 'q', 'p__')}"
+               f" FROM problem_instance AS i JOIN ({' UNION '.join(branches)}) AS v ON v.tenant_id = i.tenant_id"
+               f" AND v.id = i.id JOIN problem AS q ON q.tenant_id = i.tenant_id AND q.id = i.problem_id"
+               f" ORDER BY i.id LIMIT {lim}")
+        conn = await ctx.session.connection()
+        rows = (await conn.exec_driver_sql(sql, tuple(args.values))).all()
+        width = len(m.ProblemInstance.__mapper__.column_attrs)
+        ProblemRow = fastread.record_type(m.Problem)
         loader = problem_loader(info)
-        for _, prob in rows:
+        for r in rows:
+            prob = ProblemRow(*r[width:])
             loader.prime(prob.id, prob)
 
         async def count() -> int:
-            q = select(func.count()).select_from(i)
-            if joined:
-                q = q.join(p, and_(p.tenant_id == i.tenant_id, p.id == i.problem_id))
-            return int((await ctx.session.execute(q.where(*conds))).scalar_one())
+            cargs = fastread.Args()
+            cargs.values = list(args.values[:n_filter_args])
+            where = [*cond]
+            if filters.enabled():
+                where.append(_instance_visible_sql(scope, cargs))
+            q = (f"SELECT count(*) FROM problem_instance AS i{join}"
+                 f" WHERE {' AND '.join(where) if where else 'TRUE'}")
+            return int((await conn.exec_driver_sql(q, tuple(cargs.values))).scalar_one())
 
-        nodes = [ProblemInstance.from_row(r, today) for r, _ in rows]
+        nodes = [ProblemInstance.from_row(r, today) for r in rows]
         await ProblemInstance.prefetch_page(info, nodes[:n], selected(info, "edges", "node"))
         return pagination.build("problem", nodes, n, lambda x: int(x.id), count, after_id)
 

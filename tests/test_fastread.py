@@ -200,3 +200,35 @@ def test_a_one_value_scope_is_written_as_equality_so_the_page_keeps_index_order(
     pred, params = fastread._scoped_predicate(sm.Feedback, fastread.ADDRESSED, one, 1)
     assert "t.tenant_id = $1::bigint" in pred and "t.agency_id = ANY($2::bigint[])" in pred
     assert params == [7, [3, 4]]
+
+
+async def test_driver_statements_are_heard_by_sqlalchemy_listeners_and_fail_as_sqlalchemy_errors(db, demo):
+    """fastread runs its SELECTs on the asyncpg connection under the session; the engine's
+    before_cursor_execute listeners still see each one, rows read by attribute and by index,
+    and a failing statement surfaces as SQLAlchemy's DBAPIError (translated, as before)."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import DBAPIError
+
+    async with db.system_session() as s:
+        ident = await load_identity(s, "jiayu.office")
+    heard: list[str] = []
+
+    def listen(conn, cursor, statement, *_):
+        heard.append(statement)
+
+    event.listen(db.app.sync_engine, "before_cursor_execute", listen)
+    try:
+        async with db.scoped(ident.scope) as s:
+            got = await fastread.rows(s, ident.scope, m.Agency, {"tenant_id": [ident.scope.home_tenant_id]},
+                                      visibility=fastread.OWNER, order="id")
+            assert got and got[0].tenant_id == got[0][1] == ident.scope.home_tenant_id
+            with pytest.raises(AttributeError):
+                got[0].no_such_column  # noqa: B018
+            n = await fastread.count(s, ident.scope, m.Agency, visibility=fastread.OWNER)
+            assert n >= len(got)
+        assert sum("FROM agency AS t" in h for h in heard) == 2, heard
+        with pytest.raises(DBAPIError, match="division by zero"):
+            async with db.scoped(ident.scope) as s:
+                await fastread.fetch(s, "SELECT 1/0 AS x", ())
+    finally:
+        event.remove(db.app.sync_engine, "before_cursor_execute", listen)

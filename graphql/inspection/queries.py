@@ -225,13 +225,12 @@ class InspectionQuery:
                f" FROM problem_instance AS i JOIN ({' UNION '.join(branches)}) AS v ON v.tenant_id = i.tenant_id"
                f" AND v.id = i.id JOIN problem AS q ON q.tenant_id = i.tenant_id AND q.id = i.problem_id"
                f" ORDER BY i.id LIMIT {lim}")
-        conn = await ctx.session.connection()
-        rows = (await conn.exec_driver_sql(sql, tuple(args.values))).all()
+        rows = await fastread.fetch(ctx.session, sql, args.values)
         width = len(m.ProblemInstance.__mapper__.column_attrs)
         ProblemRow = fastread.record_type(m.Problem)
         loader = problem_loader(info)
         for r in rows:
-            prob = ProblemRow(*r[width:])
+            prob = ProblemRow(*tuple(r)[width:])
             loader.prime(prob.id, prob)
 
         async def count() -> int:
@@ -242,7 +241,7 @@ class InspectionQuery:
                 where.append(_instance_visible_sql(scope, cargs))
             q = (f"SELECT count(*) FROM problem_instance AS i{join}"
                  f" WHERE {' AND '.join(where) if where else 'TRUE'}")
-            return int((await conn.exec_driver_sql(q, tuple(cargs.values))).scalar_one())
+            return int((await fastread.fetch(ctx.session, q, cargs.values))[0][0])
 
         nodes = [ProblemInstance.from_row(r, today) for r in rows]
         await ProblemInstance.prefetch_page(info, nodes[:n], selected(info, "edges", "node"))

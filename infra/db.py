@@ -194,5 +194,7 @@ def _scope_params(scope: Scope) -> tuple[str, ...]:
 
 async def apply_scope(session: AsyncSession, scope: Scope) -> None:
     """Set the RLS scope for the current transaction only (set_config(..., true) = SET LOCAL)."""
+    from ducha import fastread
+
     conn = await session.connection()
-    await conn.exec_driver_sql(_SET_SCOPE, _scope_params(scope))
+    await fastread.first_statement(conn, _SET_SCOPE, _scope_params(scope))

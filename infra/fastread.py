@@ -176,6 +176,23 @@ def _raise_as_sqlalchemy(sync: Any, dbapi: Any, error: Exception, sql: str, para
     raise error
 
 
+async def first_statement(conn: Any, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+    """The transaction's first statement (the RLS scope): the adapter begins its transaction as
+    it would before its first cursor (BEGIN, under its lock), then the statement runs as `_fetch`
+    runs it. Saves SQLAlchemy's cursor path on the one statement every request has."""
+    sync = conn.sync_connection
+    dbapi = sync.connection.dbapi_connection if not sync.invalidated else None
+    if dbapi is not None and getattr(dbapi, "_transaction", False) is None and hasattr(dbapi, "_start_transaction"):
+        try:
+            async with dbapi._execute_mutex:
+                if dbapi._transaction is None:
+                    await dbapi._start_transaction()
+        except Exception as error:  # noqa: BLE001 - raised as SQLAlchemy would raise it
+            await greenlet_spawn(_raise_as_sqlalchemy, sync, dbapi, error, "BEGIN", ())
+            raise
+    return await _fetch(conn, sql, params)
+
+
 async def rows(session: AsyncSession, scope: Scope, model: Any, where: dict[str, Sequence[Any]], *,
                visibility: str = NONE, order: str | None = None) -> Sequence[Row[Any]]:
     """Rows of `model` whose columns take one of the given values (`attr = ANY(values)` for

@@ -27,3 +27,16 @@ def test_the_load_harness_runs_and_reports_its_figures(settings, monkeypatch, tm
     # --profile: py-spy's collapsed stacks of the API under the load, the endpoint among them
     stacks = (tmp_path / "api.txt").read_text(encoding="utf-8")
     assert "GraphQLEndpoint" in stacks
+
+
+def test_the_breakdown_reports_each_operation_and_the_fixed_cost(settings, monkeypatch):
+    from ducha.bench import load
+    from ducha.settings import get_settings
+
+    try:
+        out = load.breakdown(2)
+    finally:
+        get_settings.cache_clear()
+    per_op = out["cpu_ms_per_request"]
+    assert set(load.MIX) <= set(per_op) and "{ __typename }" in per_op
+    assert all(v > 0 for v in per_op.values()) and out["mix_cpu_ms"] > 0

@@ -1,7 +1,9 @@
 """Load benchmark: the API under 64 connections for 60 s on the front end's operation mix,
 against a bare Starlette endpoint that runs the same SQL per request.
 
-``ducha bench load [--duration 60] [--baseline-duration 60] [--connections 64] [--tool auto|wrk|python]``
+``ducha bench load [--duration 60] [--baseline-duration 60] [--connections 64] [--tool auto|wrk|python]
+[--profile FILE] [--breakdown ROUNDS]`` (``--profile``: py-spy stacks of the API under the load;
+``--breakdown``: no load, the CPU of each operation one request at a time, in-process)
 against DATABASE_URL / REDIS_URL (a scratch database is created, migrated, seeded with the demo
 province and the demo scenario, and dropped at the end).
 
@@ -572,6 +574,91 @@ async def _prepare(work: Path) -> Plan:
     return plan
 
 
+async def _breakdown(plan: Plan, rounds: int) -> dict[str, Any]:
+    """CPU per request of each operation, one request at a time, through the ASGI app in this
+    process (no HTTP parsing, no load tool): where the API's time goes, operation by operation.
+    `{ __typename }` gives the fixed cost every request pays (token, transaction, scope, view)."""
+    from ducha.graphql.app import create_app
+    from ducha.settings import get_settings
+
+    os.environ["PERSISTED_ONLY"] = "false"  # the __typename probe is not a persisted document
+    get_settings.cache_clear()
+    app = create_app(get_settings())
+    structlog_quiet()
+
+    async def call(body: bytes, token: str) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                             (b"authorization", f"Bearer {token}".encode()),
+                             (b"content-length", str(len(body)).encode())],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}, "app": app}
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        status = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        if status != [200]:
+            raise SystemExit(f"breakdown: {body[:80]!r} answered {status}")
+
+    out: dict[str, list[float]] = {}
+    probe = json.dumps({"query": "query T { __typename }"}).encode()
+    async with app.router.lifespan_context(app):
+        cases = [("{ __typename }", probe, plan.variants[0].token)] + [(v.operation, v.body, v.token) for v in plan.variants]
+        for _, body, token in cases:  # warm: identities, loaders, statement caches
+            for _ in range(5):
+                await call(body, token)
+        for name, body, token in cases:
+            t0 = time.process_time()
+            for _ in range(rounds):
+                await call(body, token)
+            out.setdefault(name, []).append((time.process_time() - t0) * 1000 / rounds)
+    per_op = {k: round(sum(v) / len(v), 3) for k, v in out.items()}
+    weighted = sum(per_op[v.operation] * v.weight for v in plan.variants) / sum(v.weight for v in plan.variants)
+    return {"bench": "load-breakdown", "cpu_ms_per_request": per_op, "mix_cpu_ms": round(weighted, 3),
+            "rounds": rounds, "variants": len(plan.variants)}
+
+
+def structlog_quiet() -> None:
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def breakdown(rounds: int) -> dict[str, Any]:
+    saved = {k: os.environ.get(k) for k in ("RATE_LIMIT_PER_USER", "RATE_LIMIT_PER_TENANT", "PERSISTED_ONLY")}
+    os.environ["RATE_LIMIT_PER_USER"] = "0"
+    os.environ["RATE_LIMIT_PER_TENANT"] = "0"
+    work = Path(tempfile.mkdtemp(prefix="ducha-load-"))
+
+    async def scratch() -> dict[str, Any]:
+        async with scratch_database("ducha_bench_load") as _url:
+            plan = await _prepare(work)
+            return await _breakdown(plan, rounds)
+
+    try:
+        return asyncio.run(scratch())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run(*, duration: float, baseline_duration: float, connections: int, tool: str, warmup: float,
         threads: int, profile: str | None = None) -> dict[str, Any]:
     if tool == "auto":
@@ -625,7 +712,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--profile", metavar="FILE", default=None,
                    help="sample the API with py-spy during the load (collapsed stacks to FILE; py-spy on PATH)")
+    p.add_argument("--breakdown", type=int, metavar="ROUNDS", default=0,
+                   help="instead of the load: CPU ms per request of each operation, ROUNDS requests each, in-process")
     a = p.parse_args(argv or [])
+    if a.breakdown:
+        res = breakdown(a.breakdown)
+        print(json.dumps(res, ensure_ascii=False))
+        return 0
     out = run(duration=a.duration, baseline_duration=a.baseline_duration or a.duration, connections=a.connections,
               tool=a.tool, warmup=a.warmup, threads=a.threads, profile=a.profile)
     print(json.dumps(out, ensure_ascii=False))

@@ -85,8 +85,6 @@ FILTERS = [
 
 
 def _orm_reference(scope, flt: dict, today, ids: dict):
-    import datetime as dt  # noqa: F401
-
     from sqlalchemy import and_, func, or_, select
 
     from ducha.services import models as m

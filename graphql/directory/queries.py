@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ducha import fastread
 from ducha.graphql import pagination

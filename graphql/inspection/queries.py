@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import and_, exists, false, func, or_, select, true, union
+from sqlalchemy import and_, exists, func, or_, select
 
 from ducha import fastread
 from ducha.graphql import pagination
@@ -16,7 +16,7 @@ from ducha.graphql.errors import NotFound, ValidationError, invalid, not_found
 from ducha.graphql.inspection.types import problem_loader
 from ducha.graphql.loading import selected
 from ducha.graphql.inspection.types import (
-    AnnualPlan, AuditEntry, Feedback, Inspection, InspectionKind, Inspector, InspectorCategory, ProblemCategory,
+    AnnualPlan, AuditEntry, Feedback, Inspection, InspectionKind, Inspector, ProblemCategory,
     ProblemInstance, ProblemSource, Severity,
 )
 from ducha.policies import filters
@@ -25,10 +25,6 @@ from ducha.services import models as m
 
 InspectionResult = Annotated[Inspection | NotFound | ValidationError, strawberry.union("InspectionResult")]
 ProblemInstanceResult = Annotated[ProblemInstance | NotFound | ValidationError, strawberry.union("ProblemInstanceResult")]
-
-
-def inspection_visible(info: Info):  # type: ignore[no-untyped-def]
-    return inspection_visible_for(info.context.scope)
 
 
 def inspection_visible_for(scope: Scope):  # type: ignore[no-untyped-def]
@@ -40,23 +36,10 @@ def inspection_visible_for(scope: Scope):  # type: ignore[no-untyped-def]
     return or_(filters.tenant_visible(scope, m.Inspection.tenant_id), addressed)
 
 
-def instance_visible_branches(info: Info) -> list:  # type: ignore[type-arg]
-    """instance_visible as disjoint-enough parts, each served by one index (see `problems`)."""
-    if not filters.enabled():
-        return [true()]
-    scope = info.context.scope
-    i = m.ProblemInstance
-    ways = []
-    if scope.tenant_ids:
-        ways.append(filters.tenant_visible(scope, i.tenant_id))
-        ways.append(and_(i.status != "found", filters.among(i.target_tenant_id, scope.tenant_ids)))
-    if scope.agency_ids:
-        ways.append(and_(i.status != "found", filters.among(i.agency_id, scope.agency_ids)))
-    return ways or [false()]
-
-
 def _instance_ways(scope: Scope, args: fastread.Args) -> list[str]:
-    """instance_visible_branches as driver SQL (alias i)."""
+    """The ways to see an instance as driver SQL (alias i), each served by one index: the
+    owner's chain (tenant_id, id), the target tenant's office (target_tenant_id, id), the unit
+    itself (agency_id, id); instance_visible_for is the same rule as ORM SQL."""
     if not filters.enabled():
         return ["TRUE"]
     ways = []
@@ -71,10 +54,6 @@ def _instance_ways(scope: Scope, args: fastread.Args) -> list[str]:
 def _instance_visible_sql(scope: Scope, args: fastread.Args) -> str:
     """instance_visible as driver SQL (alias i): the branches' OR."""
     return "(" + " OR ".join(f"({w})" for w in _instance_ways(scope, args)) + ")"
-
-
-def instance_visible(info: Info):  # type: ignore[no-untyped-def]
-    return instance_visible_for(info.context.scope)
 
 
 def instance_visible_for(scope: Scope):  # type: ignore[no-untyped-def]
@@ -177,7 +156,6 @@ class InspectionQuery:
         ctx = info.context
         n, after_id = _page(info, first, after, "problem")
         f = filter or ProblemFilter()
-        i, p = m.ProblemInstance, m.Problem
         today = today or dt.date.today()
         # Driver SQL (ducha.fastread): statement building and ORM loading were most of this
         # list's cost. `cond` holds the list's filters, `joined` whether they read the problem.

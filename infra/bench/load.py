@@ -644,7 +644,7 @@ def breakdown(rounds: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="ducha-load-"))
 
     async def scratch() -> dict[str, Any]:
-        async with scratch_database("ducha_bench_load") as _url:
+        async with scratch_database("ducha_bench_load"):
             plan = await _prepare(work)
             return await _breakdown(plan, rounds)
 

@@ -152,10 +152,31 @@ class Database:
 
     @asynccontextmanager
     async def scoped(self, scope: Scope) -> AsyncIterator[AsyncSession]:
-        """One transaction as `ducha_app` with the scope set LOCAL to it; commits on success."""
-        async with self._app_sessions() as session, session.begin():
-            await apply_scope(session, scope)
-            yield session
+        """One transaction as `ducha_app` with the scope set LOCAL to it; commits on success.
+
+        The transaction is the connection's, begun here; the session joins it ("rollback_only":
+        `session.rollback()` rolls the whole request back, the session never commits it, savepoints
+        of `begin_nested` are its own). Every request pays this, so it is the short way: one
+        checkout, BEGIN and the scope in the adapter's first statement (fastread.first_statement),
+        the session made only as an object bound to the connection."""
+        from ducha import fastread
+
+        async with self.app.connect() as conn:
+            trans = await conn.begin()
+            try:
+                await fastread.first_statement(conn, _SET_SCOPE, _scope_params(scope))
+                session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only")
+                try:
+                    yield session
+                    await session.flush()  # pending ORM changes belong to this transaction
+                finally:
+                    await session.close()
+            except BaseException:
+                if trans.is_active:
+                    await trans.rollback()
+                raise
+            if trans.is_active:
+                await trans.commit()
 
     @asynccontextmanager
     async def system_session(self) -> AsyncIterator[AsyncSession]:

@@ -166,6 +166,7 @@ class Database:
             try:
                 await fastread.first_statement(conn, _SET_SCOPE, _scope_params(scope))
                 session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only")
+                session.info["ducha.connection"] = conn  # fastread's statements go straight to it
                 try:
                     yield session
                     await session.flush()  # pending ORM changes belong to this transaction

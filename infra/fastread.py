@@ -133,6 +133,13 @@ def _sqltype(values: Sequence[Any]) -> str:
     return "text" if values and isinstance(next(iter(values)), str) else "bigint"
 
 
+async def _connection(session: AsyncSession) -> Any:
+    """The request's connection (Database.scoped leaves it in the session's info), else the
+    session's own."""
+    conn = session.info.get("ducha.connection")
+    return conn if conn is not None else await session.connection()
+
+
 class Record(asyncpg.Record):
     """An asyncpg record whose columns are also attributes (`r.tenant_id`), like a Row's."""
 
@@ -201,7 +208,7 @@ async def rows(session: AsyncSession, scope: Scope, model: Any, where: dict[str,
     sql, scope_args = _statement(model, keys, visibility, order, filters.enabled())
     arrays = _scope_arrays(scope)
     params = tuple(list(v) for v in where.values()) + tuple(arrays[a] for a in scope_args)
-    conn = await session.connection()
+    conn = await _connection(session)
     return await _fetch(conn, sql, params)
 
 
@@ -275,20 +282,20 @@ async def page(session: AsyncSession, scope: Scope, model: Any, *, visibility: s
     table, cols = _columns(model)
     params.append(limit)
     sql = f"SELECT {cols} FROM {table} AS t WHERE {cond} ORDER BY {_column(model, 'id')} LIMIT ${len(params)}"
-    conn = await session.connection()
+    conn = await _connection(session)
     return await _fetch(conn, sql, params)
 
 
 async def count(session: AsyncSession, scope: Scope, model: Any, *, visibility: str, where: Where | None = None) -> int:
     cond, params = _where(model, scope, visibility, where)
     table, _ = _columns(model)
-    conn = await session.connection()
+    conn = await _connection(session)
     return int((await _fetch(conn, f"SELECT count(*) FROM {table} AS t WHERE {cond}", params))[0][0])
 
 
 async def fetch(session: AsyncSession, sql: str, params: Sequence[Any]) -> Sequence[Any]:
     """A hand-written SELECT of the hot path (rows with attribute access), as `rows` runs it."""
-    conn = await session.connection()
+    conn = await _connection(session)
     return await _fetch(conn, sql, params)
 
 

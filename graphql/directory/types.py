@@ -54,6 +54,8 @@ class AgencyKind(Enum):
 
 
 def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
+    if (cached := info.context.loaders.get("region")) is not None:  # per field call: no closure made
+        return cached  # type: ignore[no-any-return]
     async def load(codes: list[str]) -> list[m.Region | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Region, {"code": codes}, visibility=fastread.REGION)
@@ -64,6 +66,8 @@ def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
 
 
 def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
+    if (cached := info.context.loaders.get("region_children")) is not None:  # per field call: no closure made
+        return cached  # type: ignore[no-any-return]
     async def load(codes: list[str]) -> list[list[m.Region]]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Region, {"parent_code": codes},
@@ -77,6 +81,8 @@ def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
 
 
 def _tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
+    if (cached := info.context.loaders.get("tenant")) is not None:  # per field call: no closure made
+        return cached  # type: ignore[no-any-return]
     async def load(ids: list[int]) -> list[m.Tenant | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Tenant, {"id": ids}, visibility=fastread.TENANT_IDS)
@@ -87,6 +93,8 @@ def _tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
 
 
 def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
+    if (cached := info.context.loaders.get("tenant_by_region")) is not None:  # per field call: no closure made
+        return cached  # type: ignore[no-any-return]
     async def load(codes: list[str]) -> list[m.Tenant | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Tenant, {"region_code": codes},
@@ -98,6 +106,8 @@ def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
 
 
 def _agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
+    if (cached := info.context.loaders.get("agency")) is not None:  # per field call: no closure made
+        return cached  # type: ignore[no-any-return]
     async def load(ids: list[int]) -> list[m.Agency | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Agency, {"id": ids}, visibility=fastread.OWNER_OR_AGENCY)

@@ -55,6 +55,8 @@ def _id(v: int) -> strawberry.ID:
 def _rows_loader(info: Info, name: str, model: Any, key_col: str, *, order: Any = None, owner_only: bool = False,
                  addressed: bool = False) -> DataLoader[tuple[int, int], list[Any]]:
     """Children by (tenant_id, parent id), filtered by the caller's scope (read-only rows)."""
+    if (cached := info.context.loaders.get(name)) is not None:  # per field call: no closure made
+        return cached  # type: ignore[no-any-return]
     visibility = fastread.OWNER if owner_only else fastread.ADDRESSED if addressed else fastread.NONE
     order_key = order.key if order is not None else None
 
@@ -73,6 +75,8 @@ def _rows_loader(info: Info, name: str, model: Any, key_col: str, *, order: Any 
 
 def _one_loader(info: Info, name: str, model: Any, *, addressed: bool = False, owner_only: bool = False
                 ) -> DataLoader[int, Any]:
+    if (cached := info.context.loaders.get(name)) is not None:  # per field call: no closure made
+        return cached  # type: ignore[no-any-return]
     visibility = fastread.OWNER if owner_only else fastread.ADDRESSED if addressed else fastread.NONE
 
     async def load(ids: list[int]) -> list[Any]:

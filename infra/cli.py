@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,7 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from dramatiq.cli import main as dramatiq_main
 
     sys.argv = ["dramatiq", "ducha.workers.actors", "--processes", str(args.processes),
-                "--threads", str(args.threads)]
+                "--threads", str(args.threads), "--worker-shutdown-timeout", str(args.shutdown_timeout_ms)]
     return int(dramatiq_main() or 0)
 
 
@@ -160,7 +161,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     exe = [sys.executable, "-m", "ducha.cli"]
     procs = [
         subprocess.Popen([*exe, "serve", "--port", str(port)], env=env),
-        subprocess.Popen([*exe, "worker", "--processes", "1", "--threads", "4"], env=env),
+        subprocess.Popen([*exe, "worker", "--processes", "1", "--threads", "4", "--shutdown-timeout-ms", "10000"],
+                         env=env),
         subprocess.Popen([*exe, "scheduler"], env=env),
     ]
     from ducha.tenants.auth import issue_dev_token
@@ -174,26 +176,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flush=True,
     )
 
+    # One stop signal per child, never two: Dramatiq's worker process takes a second SIGTERM as
+    # "exit now", and exiting with its consumer threads still running leaves it hanging, orphaned.
+    # Ctrl-C has already signalled the whole process group (the embedded servers' handlers may
+    # keep it from raising here), so when a child ends by itself the others get time to end too.
+    signalled = False
+
     def stop(*_: object) -> None:
+        nonlocal signalled
+        if not signalled:
+            signalled = True
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+
+    def wait_all(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while all(p.poll() is None for p in procs):
+        while not signalled and all(p.poll() is None for p in procs):
             try:
                 procs[0].wait(timeout=1)
             except subprocess.TimeoutExpired:
                 pass
+        if not signalled:
+            wait_all(15)  # a child ended: on Ctrl-C they all are ending, give them the time
     except KeyboardInterrupt:
-        pass
+        wait_all(15)
     finally:
         stop()
+        wait_all(20)
         for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            if p.poll() is None:
                 p.kill()
     return 0
 
@@ -317,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run Dramatiq workers")
     w.add_argument("--processes", type=int, default=2)
     w.add_argument("--threads", type=int, default=4)
+    w.add_argument("--shutdown-timeout-ms", type=int, default=600_000,
+                   help="how long a stopping worker waits for messages in flight (Dramatiq's default: 10 min)")
     w.set_defaults(fn=cmd_worker)
     sub.add_parser("scheduler", help="run the scheduler (one leads at a time)").set_defaults(fn=cmd_scheduler)
     d = sub.add_parser("demo", help="embedded servers + migrate + demo data + API, worker, scheduler")

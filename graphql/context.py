@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +73,25 @@ class Context:
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def request_loader(name: str) -> Callable[[F], F]:
+    """For a loader factory `f(info)` that registers its loader under `name` (Context.loader):
+    the request's loader as it is when there is one, so a field resolved per item does not
+    build the factory's closure again each time."""
+
+    def wrap(factory: F) -> F:
+        @functools.wraps(factory)
+        def get(info: Any) -> Any:
+            got = info.context.loaders.get(name)
+            return got if got is not None else factory(info)
+
+        return get  # type: ignore[return-value]
+
+    return wrap
 
 
 def publish_after_commit(redis: Any, user_id: int) -> Callable[[], Awaitable[None]]:

@@ -214,93 +214,9 @@ async def rows(session: AsyncSession, scope: Scope, model: Any, where: dict[str,
 
 # --------------------------------------------------------------------------------------------
 # Pages and counts: the list queries' keyset page (`id > after ORDER BY id LIMIT n`) and their
-# totals, with the list's own filters as SQL snippets. A scope array of one value is written
+# totals, with the list's own conditions written with `Args`. A scope array of one value is written
 # `col = $n` (see filters.among: an index on (col, id) then yields the rows in id order, which
 # is what lets a page of a million-row table stop after n rows).
-
-
-class Where:
-    """Extra conditions of a page: SQL snippets with `{}` where their one parameter goes."""
-
-    __slots__ = ("parts", "params")
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, snippet: str, value: Any = None) -> Where:
-        """`snippet` with `{}` for its one parameter (`value`), or a snippet without one."""
-        self.parts.append(snippet)
-        if "{}" in snippet:
-            self.params.append(value)
-        return self
-
-
-def _scoped_predicate(model: Any, mode: str, scope: Scope, first: int) -> tuple[str, list[Any]]:
-    """The visibility predicate with a one-value array as a plain `=` (index order kept)."""
-    pred, names = _visibility(model, mode, first)
-    arrays = _scope_arrays(scope)
-    params: list[Any] = []
-    for i, name in enumerate(names):
-        values = arrays[name]
-        slot = f"${first + i}"
-        if name in ("tenants", "agencies") and len(values) == 1:
-            pred = pred.replace(f"= ANY({slot}::bigint[])", f"= {slot}::bigint")
-            params.append(values[0])
-        else:
-            params.append(values)
-    return pred, params
-
-
-def _where(model: Any, scope: Scope, visibility: str, extra: Where | None) -> tuple[str, list[Any]]:
-    """The WHERE text and its parameters: the extra snippets numbered in order, then visibility."""
-    parts: list[str] = []
-    params: list[Any] = []
-    if extra is not None:
-        values = iter(extra.params)
-        for snippet in extra.parts:
-            if "{}" in snippet:
-                params.append(next(values))
-                snippet = snippet.replace("{}", f"${len(params)}")
-            parts.append(snippet)
-    if visibility != NONE and filters.enabled():
-        pred, vparams = _scoped_predicate(model, visibility, scope, len(params) + 1)
-        parts.append(pred)
-        params += vparams
-    return (" AND ".join(parts) if parts else "TRUE"), params
-
-
-async def page(session: AsyncSession, scope: Scope, model: Any, *, visibility: str, where: Where | None = None,
-               after: int | None, limit: int) -> Sequence[Row[Any]]:
-    """One keyset page of `model` rows by id: visible, matching `where`, ids above `after`."""
-    extra = Where()
-    if where is not None:
-        extra.parts, extra.params = list(where.parts), list(where.params)
-    if after is not None:
-        extra.add(f"{_column(model, 'id')} > {{}}", after)
-    cond, params = _where(model, scope, visibility, extra)
-    table, cols = _columns(model)
-    params.append(limit)
-    sql = f"SELECT {cols} FROM {table} AS t WHERE {cond} ORDER BY {_column(model, 'id')} LIMIT ${len(params)}"
-    conn = await _connection(session)
-    return await _fetch(conn, sql, params)
-
-
-async def count(session: AsyncSession, scope: Scope, model: Any, *, visibility: str, where: Where | None = None) -> int:
-    cond, params = _where(model, scope, visibility, where)
-    table, _ = _columns(model)
-    conn = await _connection(session)
-    return int((await _fetch(conn, f"SELECT count(*) FROM {table} AS t WHERE {cond}", params))[0][0])
-
-
-async def fetch(session: AsyncSession, sql: str, params: Sequence[Any]) -> Sequence[Any]:
-    """A hand-written SELECT of the hot path (rows with attribute access), as `rows` runs it."""
-    conn = await _connection(session)
-    return await _fetch(conn, sql, params)
-
-
-# --------------------------------------------------------------------------------------------
-# Pieces for statements written out by hand (the problem list's union of visibility branches).
 
 
 class Args:
@@ -314,6 +230,67 @@ class Args:
     def __call__(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
+
+    def copy(self) -> Args:
+        out = Args()
+        out.values = list(self.values)
+        return out
+
+
+def _scoped_predicate(model: Any, mode: str, scope: Scope, args: Args) -> str:
+    """The visibility predicate, its scope arrays appended to `args`; a one-value array is a
+    plain `=` (index order kept)."""
+    pred, names = _visibility(model, mode, len(args.values) + 1)
+    arrays = _scope_arrays(scope)
+    for name in names:
+        values = arrays[name]
+        if name in ("tenants", "agencies") and len(values) == 1:
+            slot = args(values[0])
+            pred = pred.replace(f"= ANY({slot}::bigint[])", f"= {slot}::bigint")
+        else:
+            args(values)
+    return pred
+
+
+def _where(model: Any, scope: Scope, visibility: str, where: Sequence[str], args: Args) -> str:
+    """The WHERE text: the caller's conditions (their parameters already in `args`), then the
+    visibility predicate."""
+    parts = list(where)
+    if visibility != NONE and filters.enabled():
+        parts.append(_scoped_predicate(model, visibility, scope, args))
+    return " AND ".join(parts) if parts else "TRUE"
+
+
+async def page(session: AsyncSession, scope: Scope, model: Any, *, visibility: str, where: Sequence[str] = (),
+               args: Args | None = None, after: int | None, limit: int) -> Sequence[Row[Any]]:
+    """One keyset page of `model` rows by id: visible, matching `where` (conditions written with
+    `args`, which is left as it was), ids above `after`."""
+    a = args.copy() if args is not None else Args()
+    conds = [*where, f"{_column(model, 'id')} > {a(after)}"] if after is not None else list(where)
+    cond = _where(model, scope, visibility, conds, a)
+    table, cols = _columns(model)
+    sql = f"SELECT {cols} FROM {table} AS t WHERE {cond} ORDER BY {_column(model, 'id')} LIMIT {a(limit)}"
+    conn = await _connection(session)
+    return await _fetch(conn, sql, a.values)
+
+
+async def count(session: AsyncSession, scope: Scope, model: Any, *, visibility: str, where: Sequence[str] = (),
+                args: Args | None = None) -> int:
+    a = args.copy() if args is not None else Args()
+    cond = _where(model, scope, visibility, where, a)
+    table, _ = _columns(model)
+    conn = await _connection(session)
+    return int((await _fetch(conn, f"SELECT count(*) FROM {table} AS t WHERE {cond}", a.values))[0][0])
+
+
+async def fetch(session: AsyncSession, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+    """A hand-written SELECT of the hot path (rows with attribute access), as `rows` runs it."""
+    conn = await _connection(session)
+    return await _fetch(conn, sql, params)
+
+
+# --------------------------------------------------------------------------------------------
+# More pieces for statements written out by hand (the problem list's union of visibility branches).
 
 
 def among(column_sql: str, values: frozenset[int], args: Args) -> str:

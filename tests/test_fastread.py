@@ -174,16 +174,16 @@ async def test_pages_and_counts_are_the_orm_pages_and_counts(db, demo, enabled):
         for name, model, mode, vis, snippets, orm_conds in _page_cases(targets[::2]):
             for ident in idents:
                 async with db.scoped(ident.scope) as s:
-                    w = fastread.Where()
-                    for snippet, value in snippets:
-                        w.add(snippet, value)
+                    args = fastread.Args()
+                    w = [snippet.replace("{}", args(value)) for snippet, value in snippets]
                     conds = [*orm_conds, vis(ident.scope)]
                     want_all = [r.id for r in (await s.execute(select(model).where(*conds).order_by(model.id))).scalars()]
                     want_count = (await s.execute(select(func.count()).select_from(model).where(and_(true(), *conds)))).scalar_one()
-                    got_count = await fastread.count(s, ident.scope, model, visibility=mode, where=w)
+                    got_count = await fastread.count(s, ident.scope, model, visibility=mode, where=w, args=args)
                     assert got_count == want_count == len(want_all), (name, ident.principal.login)
                     for after in [None, *want_all[:2]]:
-                        got = await fastread.page(s, ident.scope, model, visibility=mode, where=w, after=after, limit=3)
+                        got = await fastread.page(s, ident.scope, model, visibility=mode, where=w, args=args,
+                                                  after=after, limit=3)
                         want = [i for i in want_all if after is None or i > after][:3]
                         assert [r.id for r in got] == want, (name, ident.principal.login, after)
                     seen += len(want_all)
@@ -197,9 +197,10 @@ def test_a_one_value_scope_is_written_as_equality_so_the_page_keeps_index_order(
 
     one = Scope(user_id=1, home_tenant_id=7, tenant_ids=frozenset({7}), agency_ids=frozenset({3, 4}),
                 region_prefixes=frozenset({"420000/421200"}), read_only=False)
-    pred, params = fastread._scoped_predicate(sm.Feedback, fastread.ADDRESSED, one, 1)
+    args = fastread.Args()
+    pred = fastread._scoped_predicate(sm.Feedback, fastread.ADDRESSED, one, args)
     assert "t.tenant_id = $1::bigint" in pred and "t.agency_id = ANY($2::bigint[])" in pred
-    assert params == [7, [3, 4]]
+    assert args.values == [7, [3, 4]]
 
 
 async def test_driver_statements_are_heard_by_sqlalchemy_listeners_and_fail_as_sqlalchemy_errors(db, demo):

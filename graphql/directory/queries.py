@@ -78,27 +78,28 @@ class DirectoryQuery:
             raise bad_input(e.field, str(e)) from None
         # driver SQL (ducha.fastread): the page and the total are this list's hot path
         A = m.Agency
-        w = fastread.Where()
+        args = fastread.Args()
+        where: list[str] = []
         f = filter or AgencyFilter()
         if f.region_code is not None:
             if not REGION_CODE.match(f.region_code):
                 raise bad_input("filter.regionCode", "a region code has 6 digits (9 for a town)")
-            conn = await ctx.session.connection()
-            region = (await conn.exec_driver_sql("SELECT path FROM region WHERE code = $1", (f.region_code,))).first()
-            path = region[0] if region else "-"
-            w.add(f"({fastread.col(A, 'region_path')} || '/') LIKE {{}}", path + "/%")
+            region = await fastread.fetch(ctx.session, "SELECT path FROM region WHERE code = $1", (f.region_code,))
+            path = region[0][0] if region else "-"
+            where.append(f"({fastread.col(A, 'region_path')} || '/') LIKE {args(path + '/%')}")
         if f.tenant_id is not None:
-            w.add(f"{fastread.col(A, 'tenant_id')} = {{}}", parse_id(f.tenant_id, "filter.tenantId"))
+            where.append(f"{fastread.col(A, 'tenant_id')} = {args(parse_id(f.tenant_id, 'filter.tenantId'))}")
         if f.kind is not None:
-            w.add(f"{fastread.col(A, 'kind')} = {{}}", f.kind.value)
+            where.append(f"{fastread.col(A, 'kind')} = {args(f.kind.value)}")
         if f.name_contains:
             esc = f.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            w.add(f"{fastread.col(A, 'name')} LIKE {{}} ESCAPE '\\'", f"%{esc}%")
-        rows = await fastread.page(ctx.session, ctx.scope, A, visibility=fastread.OWNER_OR_AGENCY, where=w,
-                                   after=after_id, limit=n + 1)
+            where.append(f"{fastread.col(A, 'name')} LIKE {args(f'%{esc}%')} ESCAPE '\\'")
+        rows = await fastread.page(ctx.session, ctx.scope, A, visibility=fastread.OWNER_OR_AGENCY, where=where,
+                                   args=args, after=after_id, limit=n + 1)
 
         async def count() -> int:
-            return await fastread.count(ctx.session, ctx.scope, A, visibility=fastread.OWNER_OR_AGENCY, where=w)
+            return await fastread.count(ctx.session, ctx.scope, A, visibility=fastread.OWNER_OR_AGENCY, where=where,
+                                        args=args)
 
         nodes = [Agency.from_row(a) for a in rows]
         wanted = selected(info, "edges", "node")

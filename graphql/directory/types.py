@@ -9,7 +9,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from ducha import fastread
-from ducha.graphql.context import Info
+from ducha.graphql.context import Info, request_loader
 from ducha.graphql.loading import then
 from ducha.policies.roles import ROLES, Role
 from ducha.tenants import models as m
@@ -53,9 +53,8 @@ class AgencyKind(Enum):
 # --- dataloaders (one instance per request, see Context.loader) -----------------------------
 
 
+@request_loader("region")
 def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
-    if (cached := info.context.loaders.get("region")) is not None:  # per field call: no closure made
-        return cached  # type: ignore[no-any-return]
     async def load(codes: list[str]) -> list[m.Region | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Region, {"code": codes}, visibility=fastread.REGION)
@@ -65,9 +64,8 @@ def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
     return info.context.loader("region", lambda: DataLoader(load_fn=load))
 
 
+@request_loader("region_children")
 def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
-    if (cached := info.context.loaders.get("region_children")) is not None:  # per field call: no closure made
-        return cached  # type: ignore[no-any-return]
     async def load(codes: list[str]) -> list[list[m.Region]]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Region, {"parent_code": codes},
@@ -80,9 +78,8 @@ def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
     return info.context.loader("region_children", lambda: DataLoader(load_fn=load))
 
 
-def _tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
-    if (cached := info.context.loaders.get("tenant")) is not None:  # per field call: no closure made
-        return cached  # type: ignore[no-any-return]
+@request_loader("tenant")
+def tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
     async def load(ids: list[int]) -> list[m.Tenant | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Tenant, {"id": ids}, visibility=fastread.TENANT_IDS)
@@ -92,9 +89,8 @@ def _tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
     return info.context.loader("tenant", lambda: DataLoader(load_fn=load))
 
 
+@request_loader("tenant_by_region")
 def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
-    if (cached := info.context.loaders.get("tenant_by_region")) is not None:  # per field call: no closure made
-        return cached  # type: ignore[no-any-return]
     async def load(codes: list[str]) -> list[m.Tenant | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Tenant, {"region_code": codes},
@@ -105,9 +101,8 @@ def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
     return info.context.loader("tenant_by_region", lambda: DataLoader(load_fn=load))
 
 
-def _agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
-    if (cached := info.context.loaders.get("agency")) is not None:  # per field call: no closure made
-        return cached  # type: ignore[no-any-return]
+@request_loader("agency")
+def agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
     async def load(ids: list[int]) -> list[m.Agency | None]:
         ctx = info.context
         rows = await fastread.rows(ctx.session, ctx.scope, m.Agency, {"id": ids}, visibility=fastread.OWNER_OR_AGENCY)
@@ -127,27 +122,19 @@ async def load_region(info: Info, code: str | None) -> Region | None:
 async def load_tenant(info: Info, tenant_id: int | None) -> Tenant | None:
     if tenant_id is None:
         return None
-    row = await _tenant_loader(info).load(tenant_id)
+    row = await tenant_loader(info).load(tenant_id)
     return Tenant.from_row(row) if row else None
 
 
 async def load_agency(info: Info, agency_id: int | None) -> Agency | None:
     if agency_id is None:
         return None
-    row = await _agency_loader(info).load(agency_id)
+    row = await agency_loader(info).load(agency_id)
     return Agency.from_row(row) if row else None
 
 
 # Field resolvers in the look-ahead style (see ducha.graphql.loading): the value now when the
 # request's loader holds it, else an awaitable that batches with the item's siblings.
-
-def agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
-    return _agency_loader(info)
-
-
-def tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
-    return _tenant_loader(info)
-
 
 def agency_or_none(row: m.Agency | None) -> Agency | None:
     return Agency.from_row(row) if row else None
@@ -162,11 +149,11 @@ def region_or_none(row: m.Region | None) -> Region | None:
 
 
 def agency_field(info: Info, agency_id: int | None) -> Any:
-    return None if agency_id is None else then(_agency_loader(info), agency_id, agency_or_none)
+    return None if agency_id is None else then(agency_loader(info), agency_id, agency_or_none)
 
 
 def tenant_field(info: Info, tenant_id: int | None) -> Any:
-    return None if tenant_id is None else then(_tenant_loader(info), tenant_id, tenant_or_none)
+    return None if tenant_id is None else then(tenant_loader(info), tenant_id, tenant_or_none)
 
 
 def region_field(info: Info, code: str | None) -> Any:

@@ -116,24 +116,26 @@ class InspectionQuery:
         f = filter or InspectionFilter()
         # driver SQL (ducha.fastread): the page and the total are this list's hot path
         I = m.Inspection
-        w = fastread.Where()
+        args = fastread.Args()
+        where: list[str] = []
         if f.year is not None:
-            w.add(f"{fastread.col(I, 'year')} = {{}}", f.year)
+            where.append(f"{fastread.col(I, 'year')} = {args(f.year)}")
         if f.kind is not None:
-            w.add(f"{fastread.col(I, 'kind')} = {{}}", f.kind.value)
+            where.append(f"{fastread.col(I, 'kind')} = {args(f.kind.value)}")
         if f.status is not None:
-            w.add(f"{fastread.col(I, 'status')} = {{}}", f.status)
+            where.append(f"{fastread.col(I, 'status')} = {args(f.status)}")
         if f.tenant_id is not None:
-            w.add(f"{fastread.col(I, 'tenant_id')} = {{}}", parse_id(f.tenant_id, "filter.tenantId"))
+            where.append(f"{fastread.col(I, 'tenant_id')} = {args(parse_id(f.tenant_id, 'filter.tenantId'))}")
         if f.target_agency_id is not None:
             aid = parse_id(f.target_agency_id, "filter.targetAgencyId")
-            w.add("EXISTS (SELECT 1 FROM inspection_target AS y WHERE y.tenant_id = t.tenant_id"
-                  " AND y.inspection_id = t.id AND y.agency_id = {})", aid)
-        rows = await fastread.page(ctx.session, ctx.scope, I, visibility=fastread.INSPECTION, where=w,
+            where.append("EXISTS (SELECT 1 FROM inspection_target AS y WHERE y.tenant_id = t.tenant_id"
+                         f" AND y.inspection_id = t.id AND y.agency_id = {args(aid)})")
+        rows = await fastread.page(ctx.session, ctx.scope, I, visibility=fastread.INSPECTION, where=where, args=args,
                                    after=after_id, limit=n + 1)
 
         async def count() -> int:
-            return await fastread.count(ctx.session, ctx.scope, I, visibility=fastread.INSPECTION, where=w)
+            return await fastread.count(ctx.session, ctx.scope, I, visibility=fastread.INSPECTION, where=where,
+                                        args=args)
 
         nodes = [Inspection.from_row(r) for r in rows]
         await Inspection.prefetch_page(info, nodes[:n], selected(info, "edges", "node"))
@@ -183,7 +185,7 @@ class InspectionQuery:
             cond.append("p.is_common IS TRUE" if f.common else "p.is_common IS FALSE")
             joined = True
         join = " JOIN problem AS p ON p.tenant_id = i.tenant_id AND p.id = i.problem_id" if joined else ""
-        n_filter_args = len(args.values)
+        count_args = args.copy()  # the filters' parameters; the page adds its own after them
 
         # One statement for the page and its problems (the problem loader is primed with them).
         # Visibility is an OR of three ways to see an instance (the owner's chain, the target
@@ -212,14 +214,12 @@ class InspectionQuery:
             loader.prime(prob.id, prob)
 
         async def count() -> int:
-            cargs = fastread.Args()
-            cargs.values = list(args.values[:n_filter_args])
             where = [*cond]
             if filters.enabled():
-                where.append(_instance_visible_sql(scope, cargs))
+                where.append(_instance_visible_sql(scope, count_args))
             q = (f"SELECT count(*) FROM problem_instance AS i{join}"
                  f" WHERE {' AND '.join(where) if where else 'TRUE'}")
-            return int((await fastread.fetch(ctx.session, q, cargs.values))[0][0])
+            return int((await fastread.fetch(ctx.session, q, count_args.values))[0][0])
 
         nodes = [ProblemInstance.from_row(r, today) for r in rows]
         await ProblemInstance.prefetch_page(info, nodes[:n], selected(info, "edges", "node"))

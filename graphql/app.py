@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from ducha.graphql import limits, persisted
 from ducha.graphql.context import Context
 from ducha.graphql.observability import RATE_LIMITED, RequestLog, configure_logging, metrics, observe_operation
 from ducha.graphql.documents.download import download
+from ducha.graphql.lean import Lean, Prepared
 from ducha.graphql.schema import build_schema
 from ducha.policies.authz import get_authorizer
 from ducha.policies.watcher import PolicyWatcher
@@ -134,6 +136,7 @@ class GraphQLEndpoint(GraphQL):
             graphql_ide=None if runtime.settings.is_prod else "graphiql",
             allow_queries_via_get=False,
         )
+        self.lean: Lean = self.schema.ducha_lean  # type: ignore[attr-defined]
 
     async def parse_http_body(self, request: Any) -> Any:
         """Persisted operations: a hash alone runs its stored document; with the allow-list on,
@@ -148,18 +151,53 @@ class GraphQLEndpoint(GraphQL):
                 raise HTTPException(400, f"request holds {problem}, which text fields cannot store")
         if isinstance(data, list):
             raise HTTPException(400, "batched operations are not accepted; send one operation per request")
-        ext = data.extensions or {}
+        data.query = self.document(data.query, data.extensions)
+        return data
+
+    def document(self, query: str | None, extensions: Any) -> str | None:
+        """The document to run: the persisted one a hash names, or the one sent (refused when
+        only persisted operations may run and it is not one of them)."""
+        ext = extensions or {}
         pq = ext.get("persistedQuery") if isinstance(ext, dict) else None
         wanted = pq.get("sha256Hash") if isinstance(pq, dict) else None
         known = persisted.manifest()
-        if data.query is None and isinstance(wanted, str):
+        if query is None and isinstance(wanted, str):
             if wanted not in known:
                 raise HTTPException(400, "PersistedQueryNotFound: no persisted operation has this sha256Hash")
-            data.query = known[wanted]
-        elif self.runtime.settings.allow_list_only and (data.query is None or persisted.sha256(data.query) not in known):
+            return known[wanted]
+        if self.runtime.settings.allow_list_only and (query is None or persisted.sha256(query) not in known):
             raise HTTPException(400, "only persisted operations run here: send extensions.persistedQuery.sha256Hash "
                                      "of a document in graphql/operations/")
-        return data
+        return query
+
+    async def lean_request(self, request: Request) -> tuple[Prepared, Any, Any] | None:
+        """The request, if the lean path can answer it exactly as the full path would (see
+        ducha.graphql.lean): a plain JSON POST of a well-formed operation whose document has been
+        validated before. None sends it the full way, which also gives every refusal."""
+        headers = request.headers
+        if headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
+            return None
+        accept = headers.get("accept", "")
+        if "multipart/mixed" in accept or "text/event-stream" in accept:
+            return None  # a streaming transport: Strawberry's
+        try:
+            data = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        query, variables, name, ext = (data.get("query"), data.get("variables"), data.get("operationName"),
+                                       data.get("extensions"))
+        if (not isinstance(query, (str, type(None))) or not isinstance(variables, (dict, type(None)))
+                or not isinstance(ext, (dict, type(None))) or not isinstance(name, (str, type(None)))
+                or _unstorable(variables) or _unstorable(query)):
+            return None
+        try:
+            query = self.document(query, ext)
+        except HTTPException:
+            return None
+        prepared = self.lean.prepared(query, name) if query is not None else None
+        return None if prepared is None else (prepared, variables, ext)
 
     async def identify(self, request: Request) -> Any:
         rt = self.runtime
@@ -217,7 +255,11 @@ class GraphQLEndpoint(GraphQL):
             ctx = Context(request=request, settings=rt.settings, db=rt.db, session=session, identity=ident,
                           redis=rt.redis)
             try:
-                response = await self.run(request, context=ctx)
+                lean = await self.lean_request(request)
+                if lean is not None:
+                    response = Response(await self.lean.run(*lean, ctx), media_type="application/json")
+                else:
+                    response = await self.run(request, context=ctx)
             except HTTPException as e:  # unparsable body, wrong content type, ...
                 ctx.failed = True
                 response = JSONResponse({"errors": [{"message": e.reason, "extensions": {"code": "BAD_REQUEST"}}]},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import strawberry
 from strawberry.extensions import (
@@ -12,7 +11,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    SchemaExtension,
     ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
@@ -28,6 +26,7 @@ from ducha.graphql.documents.queries import DocumentQuery
 from ducha.graphql.cost import cost_limit_rule
 from ducha.graphql.errors import ERROR_TYPES
 from ducha.graphql.executor import FastExecutionContext, lean_resolvers
+from ducha.graphql.lean import Lean, MarkFailed, QueryCost, Remember
 from ducha.graphql.escalation.mutations import EscalationMutation
 from ducha.graphql.escalation.queries import EscalationQuery
 from ducha.graphql.inbox.mutations import InboxMutation
@@ -54,34 +53,6 @@ class Mutation(DirectoryMutation, InspectionMutation, CalendarMutation, ClueMuta
     pass
 
 
-class MarkFailed(SchemaExtension):
-    """Any error in `errors` rolls the whole request's transaction back (see the endpoint)."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        ec = self.execution_context
-        ctx = ec.context
-        if ctx is None or not hasattr(ctx, "failed"):
-            return
-        ctx.operation = ec.operation_name or (ec.operation_type.value if ec.graphql_document else None)
-        errors = (ec.result.errors if ec.result else None) or ec.pre_execution_errors or []
-        if errors:
-            ctx.failed = True
-            ctx.errors = list(errors)
-
-
-class QueryCost(SchemaExtension):
-    """Puts the operation's cost (see ducha.graphql.cost) into the response's `extensions`."""
-
-    def get_results(self) -> dict[str, int]:
-        from ducha.graphql.cost import cost
-
-        ec = self.execution_context
-        if ec.graphql_document is None:
-            return {}
-        return {"cost": cost(ec.graphql_document, ec.variables, ec.operation_name)}
-
-
 def _user_facing(error: Exception) -> bool:
     """Errors the caller should read as they are (bad input), even in production."""
     ext = getattr(error, "extensions", None) or {}
@@ -99,7 +70,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         MaxTokensLimiter(max_token_count=s.max_tokens),
         AddValidationRules([cost_limit_rule(s.max_query_cost, s.max_page_size)]),
         QueryCost,
-        MarkFailed,
+        Remember,
     ]
     if s.otel_enabled:
         from ducha import tracing
@@ -107,9 +78,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions.append(tracing.schema_extension())
     if s.is_prod:
         extensions += [DisableIntrospection(), MaskErrors(should_mask_error=lambda e: not _user_facing(e))]
+    # last, so its end of the operation comes first (hooks unwind in reverse): it records the
+    # errors as raised, before MaskErrors replaces them
+    extensions.append(MarkFailed)
     schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions, types=list(ERROR_TYPES),
                                execution_context_class=FastExecutionContext)
     lean_resolvers(schema)
+    Lean(schema)  # schema.ducha_lean: the endpoint's lean path for documents seen before
     return schema
 
 

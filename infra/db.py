@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util.concurrency import greenlet_spawn
 from sqlalchemy.orm import DeclarativeBase
 
 from ducha.settings import Settings, get_settings
@@ -161,29 +162,57 @@ class Database:
         the session made only as an object bound to the connection."""
         from ducha import fastread
 
-        async with self.app.connect() as conn:
-            trans = await conn.begin()
+        # Checkout and BEGIN in one greenlet hop, COMMIT (or ROLLBACK) and checkin in another,
+        # instead of one hop for each (AsyncConnection.start, begin, commit, close).
+        sync = await greenlet_spawn(_checkout_and_begin, self.app.sync_engine)
+        ok = False
+        try:
+            conn = AsyncConnection(self.app, sync)
+            await fastread.first_statement(conn, _SET_SCOPE, _scope_params(scope))
+            session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only")
+            session.info["ducha.connection"] = conn  # fastread's statements go straight to it
             try:
-                await fastread.first_statement(conn, _SET_SCOPE, _scope_params(scope))
-                session = AsyncSession(bind=conn, expire_on_commit=False, join_transaction_mode="rollback_only")
-                session.info["ducha.connection"] = conn  # fastread's statements go straight to it
-                try:
-                    yield session
+                yield session
+                if session.in_transaction():  # the session was used (add, get, execute ...)
                     await session.flush()  # pending ORM changes belong to this transaction
-                finally:
+            finally:
+                # a session never used (the request read through fastread alone) holds nothing:
+                # no transaction of its own, no objects; closing it would only cost a greenlet hop
+                if session.in_transaction() or session.identity_map:
                     await session.close()
-            except BaseException:
-                if trans.is_active:
-                    await trans.rollback()
-                raise
-            if trans.is_active:
-                await trans.commit()
+            ok = True
+        finally:
+            await greenlet_spawn(_end_and_checkin, sync, ok)
 
     @asynccontextmanager
     async def system_session(self) -> AsyncIterator[AsyncSession]:
         """One transaction as `ducha_system` (no RLS); for workers, sweeps and sign-in."""
         async with self._system_sessions() as session, session.begin():
             yield session
+
+
+def _checkout_and_begin(engine: Engine) -> Connection:
+    conn = engine.connect()
+    try:
+        conn.begin()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _end_and_checkin(conn: Connection, commit: bool) -> None:
+    """COMMIT when the request succeeded and its transaction is still active (a session's
+    rollback ends it), else ROLLBACK; the connection goes back to the pool either way."""
+    try:
+        trans = conn.get_transaction()
+        if trans is not None and trans.is_active:
+            if commit:
+                trans.commit()
+            else:
+                trans.rollback()
+    finally:
+        conn.close()
 
 
 # Driver SQL (no statement construction, cache key or compilation: this runs on every request).

@@ -1,0 +1,202 @@
+"""The lean path: a JSON POST of a document the full path has already parsed and validated runs
+straight on graphql-core, without Strawberry's HTTP view and extension machinery around it.
+
+What the front end sends is a handful of persisted documents, again and again. For each of them
+Strawberry's view parses the content type and the body, builds an execution context, instantiates
+the schema extensions and runs their hooks around parsing, validation and execution (the parser
+and validation caches answer, the limits have nothing left to check), then formats and encodes
+the result: about 0.5 ms of a request that does no work of its own, more than the scoped
+transaction costs. The lean path keeps only what those steps do for such a request:
+
+- the request's JSON is read as the view reads it and refused the same way (the persisted-hash
+  lookup and the allow-list of ``GraphQLEndpoint.parse_http_body`` are the same function);
+- a document runs here only once the full path has parsed it, validated it (specified rules,
+  depth, aliases, tokens, cost, introspection in production) and reached execution with it for
+  the same operation name: `Remember`, an extension of the full path, records it then. Anything
+  else (a new document, a validation error, a body the view would refuse, an upload) takes the
+  full path, which answers exactly as before;
+- execution is graphql-core's `execute` with the same executor class, root value, context,
+  variables, operation name and operation extensions as Strawberry passes;
+- afterwards, what the extensions would do: errors logged by the schema's `process_errors`
+  (before masking), the request marked failed (`MarkFailed`), the cost put in `extensions`
+  (`QueryCost`), errors masked in production (`MaskErrors`), and the body encoded as the view
+  encodes it.
+
+It switches itself off when the schema has anything it does not reproduce: an extension other
+than those, a resolve hook (the OpenTelemetry extension), directives, field-suggestion removal.
+tests/test_lean.py answers the load mix and a set of edge requests both ways and compares bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode, VariableNode, execute
+from graphql.error import GraphQLError
+from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.extensions import (
+    AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension, ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.types.graphql import OperationType
+
+from ducha.graphql.cost import PAGE_ARGS, cost
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import strawberry
+
+ENABLED = True  # tests switch it off to compare
+
+_MAX_PREPARED = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document that passed parsing and validation for an operation name (as sent)."""
+
+    document: DocumentNode
+    operation_name: str | None  # as Strawberry resolves it: the sent one, else the first operation's
+    label: str  # what MarkFailed records as the operation: its name, else its type
+    static_cost: int | None  # the cost when no page size comes from a variable
+
+
+class Remember(SchemaExtension):
+    """Full path, at execution (so parsing and validation passed): remember the document."""
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        lean: Lean | None = getattr(ec.schema, "ducha_lean", None)
+        if lean is not None and ec.query is not None and ec.graphql_document is not None:
+            lean.remember(ec.query, ec._provided_operation_name, ec.operation_name,  # noqa: SLF001
+                          ec.operation_type, ec.graphql_document)
+        yield
+
+
+class MarkFailed(SchemaExtension):
+    """Any error in `errors` rolls the whole request's transaction back (see the endpoint)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        ec = self.execution_context
+        ctx = ec.context
+        if ctx is None or not hasattr(ctx, "failed"):
+            return
+        ctx.operation = ec.operation_name or (ec.operation_type.value if ec.graphql_document else None)
+        errors = (ec.result.errors if ec.result else None) or ec.pre_execution_errors or []
+        if errors:
+            ctx.failed = True
+            ctx.errors = list(errors)
+
+
+class QueryCost(SchemaExtension):
+    """Puts the operation's cost (see ducha.graphql.cost) into the response's `extensions`."""
+
+    def get_results(self) -> dict[str, int]:
+        ec = self.execution_context
+        if ec.graphql_document is None:
+            return {}
+        return {"cost": cost(ec.graphql_document, ec.variables, ec.operation_name)}
+
+
+# What the lean path reproduces; any other extension keeps every request on the full path.
+_REPRODUCED = (ParserCache, ValidationCache, AddValidationRules, MaxTokensLimiter, DisableIntrospection, MaskErrors,
+               QueryCost, MarkFailed, Remember)
+
+
+def _variable_pages(document: DocumentNode) -> bool:
+    """Does any page-size argument (first/last/limit) take a variable?"""
+    stack: list[Any] = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, FieldNode):
+            for arg in node.arguments or ():
+                if arg.name.value in PAGE_ARGS and isinstance(arg.value, VariableNode):
+                    return True
+        sel = getattr(node, "selection_set", None)
+        if sel is not None:
+            stack.extend(sel.selections)
+    return False
+
+
+class Lean:
+    """The prepared documents of one schema and the way to run them."""
+
+    def __init__(self, schema: strawberry.Schema) -> None:
+        self.schema = schema
+        self.gschema = schema._schema  # noqa: SLF001
+        self.executor_class = schema.execution_context_class
+        self._prepared: OrderedDict[tuple[str, str | None], Prepared] = OrderedDict()
+        exts = list(schema.extensions)
+        self.mask: MaskErrors | None = next((e for e in exts if isinstance(e, MaskErrors)), None)
+        self.usable = (
+            not schema.directives
+            and not schema.config.disable_field_suggestions
+            and all(isinstance(e, _REPRODUCED) or (isinstance(e, type) and issubclass(e, _REPRODUCED)) for e in exts)
+            and not any((e if isinstance(e, SchemaExtension) else e())._implements_resolve() for e in exts)
+            and any(e is Remember for e in exts)
+        )
+        self.costs = any(e is QueryCost for e in exts)
+        schema.ducha_lean = self  # type: ignore[attr-defined]
+
+    # -- the documents --------------------------------------------------------------------
+
+    def remember(self, query: str, provided: str | None, name: str | None, op_type: OperationType,
+                 document: DocumentNode) -> None:
+        key = (query, provided)
+        if key in self._prepared:
+            self._prepared.move_to_end(key)
+            return
+        static = None if _variable_pages(document) else cost(document, None, name)
+        self._prepared[key] = Prepared(document, name, name or op_type.value, static)
+        if len(self._prepared) > _MAX_PREPARED:
+            self._prepared.popitem(last=False)
+
+    def prepared(self, query: str, provided: str | None) -> Prepared | None:
+        if not (ENABLED and self.usable):
+            return None
+        return self._prepared.get((query, provided))
+
+    def forget(self) -> None:
+        self._prepared.clear()
+
+    # -- a request ------------------------------------------------------------------------
+
+    async def run(self, prepared: Prepared, variables: dict[str, Any] | None, extensions: dict[str, Any] | None,
+                  context: Any) -> bytes:
+        """Execute, then do what the full path's extensions and view do; the JSON body."""
+        try:
+            result = execute(self.gschema, prepared.document, root_value=None, context_value=context,
+                             variable_values=variables, operation_name=prepared.operation_name,
+                             is_awaitable=optimized_is_awaitable, executor_class=self.executor_class,
+                             operation_extensions=extensions)
+            if optimized_is_awaitable(result):
+                result = await result
+            data, errors = result.data, result.errors
+        except Exception as exc:  # noqa: BLE001 - as Strawberry's execute: a result, not a raise
+            data, errors = None, [exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)]
+        if errors:
+            self.schema._process_errors(errors)  # noqa: SLF001 - logged as the full path logs them
+        # MarkFailed
+        context.operation = prepared.label
+        if errors:
+            context.failed = True
+            context.errors = list(errors)
+        body: dict[str, Any] = {"data": data}
+        if errors:
+            if self.mask is not None:
+                errors = self.mask._process_errors(errors)  # noqa: SLF001
+            body["errors"] = [e.formatted for e in errors]
+        if self.costs:
+            n = prepared.static_cost
+            body["extensions"] = {"cost": n if n is not None else cost(prepared.document, variables,
+                                                                        prepared.operation_name)}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+def first_operation(document: DocumentNode) -> OperationDefinitionNode | None:
+    return next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None)

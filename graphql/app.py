@@ -174,6 +174,8 @@ class GraphQLEndpoint(GraphQL):
         """The request, if the lean path can answer it exactly as the full path would (see
         ducha.graphql.lean): a plain JSON POST of a well-formed operation whose document has been
         validated before. None sends it the full way, which also gives every refusal."""
+        if not self.lean.on:
+            return None
         headers = request.headers
         if headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
             return None

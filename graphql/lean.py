@@ -34,7 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graphql import DocumentNode, FieldNode, OperationDefinitionNode, VariableNode, execute
+from graphql import DocumentNode, FieldNode, VariableNode, execute
 from graphql.error import GraphQLError
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import (
@@ -156,13 +156,12 @@ class Lean:
         if len(self._prepared) > _MAX_PREPARED:
             self._prepared.popitem(last=False)
 
-    def prepared(self, query: str, provided: str | None) -> Prepared | None:
-        if not (ENABLED and self.usable):
-            return None
-        return self._prepared.get((query, provided))
+    @property
+    def on(self) -> bool:
+        return ENABLED and self.usable
 
-    def forget(self) -> None:
-        self._prepared.clear()
+    def prepared(self, query: str, provided: str | None) -> Prepared | None:
+        return self._prepared.get((query, provided))
 
     # -- a request ------------------------------------------------------------------------
 
@@ -196,7 +195,3 @@ class Lean:
             body["extensions"] = {"cost": n if n is not None else cost(prepared.document, variables,
                                                                         prepared.operation_name)}
         return json.dumps(body, separators=(",", ":")).encode()
-
-
-def first_operation(document: DocumentNode) -> OperationDefinitionNode | None:
-    return next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import strawberry
 from strawberry.extensions import (
     AddValidationRules,

@@ -38,6 +38,8 @@ class Context:
     _reads: AsyncSession | None = None
     _reads_exit: Any = None
     _reads_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the request's graphql-core executors (graphql/executor.py registers them), see close()
+    executors: list[Any] = field(default_factory=list)
 
     async def read_session(self) -> AsyncSession:
         """Where roll-up reads go: the replica's read-only transaction when READ_DATABASE_URL is
@@ -52,7 +54,15 @@ class Context:
             return self._reads
 
     async def close(self) -> None:
-        """End the replica transaction, if one was opened."""
+        """The request is answered: end the replica transaction, if one was opened, and break
+        the request's reference cycles (context -> loaders -> their closures -> resolve info ->
+        context; an executor -> its async helpers, bound methods of itself), so that what the
+        request built is freed by reference counting when it ends instead of waiting for the
+        cyclic garbage collector, which under load cost about a seventh of the API's CPU."""
+        self.loaders.clear()
+        for executor in self.executors:
+            executor.async_helpers = None
+        self.executors.clear()
         if self._reads_exit is not None:
             exit_, self._reads_exit, self._reads = self._reads_exit, None, None
             await exit_(None, None, None)

@@ -69,6 +69,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        executors = getattr(self.context_value, "executors", None)
+        if executors is not None:  # Context.close() breaks the executor's cycle when the request ends
+            executors.append(self)
         mm = self.middleware_manager
         self._lane_on = ENABLED and (mm is None or getattr(mm, "_middleware_resolvers", None) is None)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 import structlog
 from sqlalchemy import text
@@ -31,7 +31,7 @@ from ducha.graphql import limits, persisted
 from ducha.graphql.context import Context
 from ducha.graphql.observability import RATE_LIMITED, RequestLog, configure_logging, metrics, observe_operation
 from ducha.graphql.documents.download import download
-from ducha.graphql.lean import Lean, Prepared
+from ducha.graphql.lean import Lean, Prepared, encode_json
 from ducha.graphql.schema import build_schema
 from ducha.policies.authz import get_authorizer
 from ducha.policies.watcher import PolicyWatcher
@@ -138,6 +138,10 @@ class GraphQLEndpoint(GraphQL):
         )
         self.lean: Lean = self.schema.ducha_lean  # type: ignore[attr-defined]
 
+    def encode_json(self, data: object) -> bytes:
+        """The response body, encoded as the lean path encodes it (compact, UTF-8)."""
+        return encode_json(data)
+
     async def parse_http_body(self, request: Any) -> Any:
         """Persisted operations: a hash alone runs its stored document; with the allow-list on,
         any other document is refused."""
@@ -183,7 +187,9 @@ class GraphQLEndpoint(GraphQL):
         if "multipart/mixed" in accept or "text/event-stream" in accept:
             return None  # a streaming transport: Strawberry's
         try:
-            data = json.loads(await request.body())
+            # orjson refuses what the standard parser takes (lone surrogates, NaN, ints beyond 64
+            # bits, nesting past 1024): such a request goes the full way, which answers it
+            data = orjson.loads(await request.body())
         except (ValueError, RecursionError):
             return None
         if not isinstance(data, dict):

@@ -18,12 +18,12 @@ It takes a field only when the result is certain to be the same as the general p
   non-null field, a value the scalar refuses) goes the general way, which raises and locates
   the error exactly as before.
 
-A second shortcut, `lean_resolvers`, is applied once to the built schema: a field whose
-resolver takes no GraphQL arguments (only `self` and perhaps `info`) and has no field
-extensions or exception handlers gets a resolve function that calls it directly, instead of
-Strawberry's chain (argument conversion with nothing to convert, the extension reduce, two
-partials, the async re-wrapping). graphql-core still calls it, so errors, paths, null
-propagation and schema-extension middleware are exactly as before.
+A second shortcut, `lean_resolvers`, is applied once to the built schema: a resolver field
+with no field extensions or exception handlers gets a resolve function that calls it directly,
+instead of Strawberry's chain (the extension reduce, two partials, the async re-wrapping, and
+the argument conversion that looks every argument's name and type up again on each call: here
+an argument plan made once per field converts them, see `_argument_plan`). graphql-core still
+calls it, so errors, paths, null propagation and schema-extension middleware are as before.
 
 tests/test_executor.py checks the load mix and a set of edge documents answer the same with
 both on and both off.
@@ -31,6 +31,7 @@ both on and both off.
 
 from __future__ import annotations
 
+from dataclasses import MISSING
 from operator import attrgetter
 from typing import Any
 
@@ -127,11 +128,13 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 
 def lean_resolvers(schema: Any) -> int:
-    """Give argument-less resolver fields a direct resolve function (see the module's text).
-    Returns how many fields were given one; the originals stay on `_ducha_strawberry_resolve`."""
+    """Give resolver fields a direct resolve function (see the module's text). Returns how many
+    fields were given one; the originals stay on `_ducha_strawberry_resolve`."""
     if getattr(schema.schema_converter, "_exception_handler_specs", None):
         return 0  # exception handlers wrap resolvers; keep Strawberry's chain
     info_class = schema.config.info_class
+    registry = schema.schema_converter.scalar_registry
+    config = schema.config
     count = 0
     for gtype in schema._schema.type_map.values():
         if not isinstance(gtype, GraphQLObjectType) or gtype.name.startswith("__"):
@@ -139,18 +142,118 @@ def lean_resolvers(schema: Any) -> int:
         for fdef in gtype.fields.values():
             sfield = (fdef.extensions or {}).get("strawberry-definition")
             resolver = getattr(sfield, "base_resolver", None)
-            if (resolver is None or fdef.args or sfield.extensions or resolver.arguments
-                    or resolver.root_parameter or resolver.parent_parameter or not callable(resolver.wrapped_func)):
+            if (resolver is None or sfield.extensions or resolver.root_parameter or resolver.parent_parameter
+                    or not callable(resolver.wrapped_func)):
                 continue
+            plan = _argument_plan(sfield, registry, config) if fdef.args else ()
+            if plan is None:
+                continue  # an argument type the plan does not cover: Strawberry converts it
             lean = _lean(resolver.wrapped_func, resolver.self_parameter is not None,
-                         resolver.info_parameter.name if resolver.info_parameter else None, sfield, info_class)
+                         resolver.info_parameter.name if resolver.info_parameter else None, sfield, info_class,
+                         plan)
             fdef._ducha_strawberry_resolve = fdef.resolve  # type: ignore[attr-defined]
             fdef.resolve = lean
             count += 1
     return count
 
 
-def _lean(fn: Any, takes_self: bool, info_name: str | None, sfield: Any, info_class: Any) -> Any:
+# -- arguments ----------------------------------------------------------------------------------
+# Strawberry converts a field's arguments on every call (strawberry.types.arguments.convert_argument):
+# it finds each argument's GraphQL name, resolves its type and walks it, input objects field by
+# field. The plan does that walk once per field when the schema is built; the conversion it
+# does per call is the same: optional types pass through, None and UNSET stay, lists of leaves
+# are copied, leaves (scalars, enums, already parsed by graphql-core) are kept, input objects
+# are built from their fields (absent nullable fields None, absent fields with defaults left out).
+# Types the plan does not cover (Maybe, GlobalID, input types with their own from_input) leave
+# the field to Strawberry. tests/test_executor.py compares both conversions on generated values.
+
+_Convert = Any  # Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _argument_plan(sfield: Any, registry: Any, config: Any) -> tuple[tuple[str, str, _Convert], ...] | None:
+    plan = []
+    for argument in sfield.arguments:
+        convert = _converter(argument.type, registry, config)
+        if convert is None or not argument.python_name:
+            return None
+        plan.append((config.name_converter.from_argument(argument), argument.python_name, convert))
+    return tuple(plan)
+
+
+def _converter(type_: Any, registry: Any, config: Any) -> _Convert | None:
+    from strawberry.relay.types import GlobalID
+    from strawberry.types.arguments import _is_leaf_type, _is_optional_leaf_type
+    from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional, has_object_definition
+    from strawberry.types.enum import has_enum_definition
+    from strawberry.types.lazy_type import LazyType
+    from strawberry.types.unset import UNSET
+
+    if isinstance(type_, StrawberryMaybe):
+        return None
+    if isinstance(type_, StrawberryOptional):
+        return _converter(type_.of_type, registry, config)
+    if isinstance(type_, StrawberryList):
+        item = type_.of_type
+        if (_is_leaf_type(item, registry, skip_classes=(GlobalID,))
+                or _is_optional_leaf_type(item, registry, skip_classes=(GlobalID,))):
+            def copy_list(value: Any) -> Any:
+                # copied, as Strawberry does: graphql-core hands every request the same default list
+                return value if value is None or value is UNSET else list(value)
+            return copy_list
+        inner = _converter(item, registry, config)
+        if inner is None:
+            return None
+
+        def each(value: Any) -> Any:
+            return value if value is None or value is UNSET else [inner(x) for x in value]
+        return each
+    if type_ is GlobalID:
+        return None
+    if _is_leaf_type(type_, registry):
+        return _same
+    if isinstance(type_, LazyType):
+        return _converter(type_.resolve_type(), registry, config)
+    if has_enum_definition(type_):
+        return _converter(type_.__strawberry_definition__, registry, config)
+    if not has_object_definition(type_):
+        return None
+    definition = type_.__strawberry_definition__
+    if definition.from_input is not None:
+        return None
+    defaults = {f.python_name: None for f in definition.fields
+                if f.default_value is MISSING and f.default_factory is MISSING} if definition.is_input else {}
+    fields = []
+    for f in definition.fields:
+        convert = _converter(f.resolve_type(type_definition=definition), registry, config)
+        if convert is None:
+            return None
+        fields.append((config.name_converter.from_field(f), f.python_name, convert))
+    cls = type_
+
+    def build(value: Any) -> Any:
+        if value is None or value is UNSET:
+            return value
+        kwargs = dict(defaults)
+        for name, python_name, convert in fields:
+            if name in value:
+                kwargs[python_name] = convert(value[name])
+        return cls(**kwargs)
+    return build
+
+
+def _lean(fn: Any, takes_self: bool, info_name: str | None, sfield: Any, info_class: Any,
+          plan: tuple[tuple[str, str, _Convert], ...] = ()) -> Any:
+    if plan:
+        def resolve_args(source: Any, info: Any, **args: Any) -> Any:
+            kwargs = {python_name: convert(args[name]) for name, python_name, convert in plan if name in args}
+            if info_name:
+                kwargs[info_name] = info_class(_raw_info=info, _field=sfield)
+            return fn(source, **kwargs) if takes_self else fn(**kwargs)
+        return resolve_args
     if takes_self and info_name:
         def resolve(source: Any, info: Any) -> Any:
             return fn(source, **{info_name: info_class(_raw_info=info, _field=sfield)})

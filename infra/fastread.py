@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 from collections import namedtuple
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -141,7 +142,13 @@ async def _connection(session: AsyncSession) -> Any:
 
 
 class Record(asyncpg.Record):
-    """An asyncpg record whose columns are also attributes (`r.tenant_id`), like a Row's."""
+    """An asyncpg record whose columns are also attributes (`r.tenant_id`), like a Row's.
+
+    A statement's records come as a subclass with one property per column (`_record_class`),
+    made after its first run: `__getattr__` is only reached after the normal lookup failed
+    (raising and catching AttributeError inside CPython), about 1 µs an attribute, and a page
+    of problems reads thousands of them; a property reading the column by position is ~20
+    times cheaper. `__getattr__` stays for the first run and names that are not columns."""
 
     __slots__ = ()
 
@@ -150,6 +157,28 @@ class Record(asyncpg.Record):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+_RECORD_MEMBERS = frozenset(dir(Record))
+
+
+@functools.lru_cache(maxsize=1024)
+def _record_class(names: tuple[str, ...]) -> type[Record]:
+    """Record with a property per column name; a name Record itself has (`get`, `keys` ...) or a
+    name the statement repeats keeps the lookup it has on Record (the method; `self[name]`)."""
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    ns: dict[str, Any] = {"__slots__": ()}
+    for i, n in enumerate(names):
+        if counts[n] == 1 and n not in _RECORD_MEMBERS:
+            ns[n] = property(itemgetter(i))
+    return type("Record", (Record,), ns)
+
+
+# statement text -> the record class of its columns (known after the statement's first run)
+_statement_records: dict[str, type[Record]] = {}
+_STATEMENT_RECORDS_MAX = 4096
 
 
 async def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> Sequence[Any]:
@@ -166,8 +195,14 @@ async def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> Sequence[Any]:
     try:
         # the adapter's own lock: dataloaders of one request dispatch concurrently, and one
         # connection runs one statement at a time (SQLAlchemy's cursor takes the same lock)
+        record_class = _statement_records.get(sql, Record)
         async with dbapi._execute_mutex:
-            return await driver.fetch(sql, *params, record_class=Record)  # type: ignore[no-any-return]
+            rows = await driver.fetch(sql, *params, record_class=record_class)
+        if record_class is Record and rows:
+            if len(_statement_records) >= _STATEMENT_RECORDS_MAX:
+                _statement_records.clear()
+            _statement_records[sql] = _record_class(tuple(rows[0].keys()))
+        return rows  # type: ignore[no-any-return]
     except Exception as error:  # noqa: BLE001 - raised again as SQLAlchemy would raise it
         await greenlet_spawn(_raise_as_sqlalchemy, sync, dbapi, error, sql, tuple(params))
         raise  # not reached: _raise_as_sqlalchemy always raises
@@ -183,21 +218,47 @@ def _raise_as_sqlalchemy(sync: Any, dbapi: Any, error: Exception, sql: str, para
     raise error
 
 
-async def first_statement(conn: Any, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+async def first_statement(conn: Any, sql: str, params: Sequence[Any], *, with_begin: str | None = None) -> None:
     """The transaction's first statement (the RLS scope): the adapter begins its transaction as
     it would before its first cursor (BEGIN, under its lock), then the statement runs as `_fetch`
-    runs it. Saves SQLAlchemy's cursor path on the one statement every request has."""
+    runs it. Saves SQLAlchemy's cursor path on the one statement every request has.
+
+    `with_begin`, the same statement with its values as literals, goes in BEGIN's message when
+    the connection can carry it (db.ScopeConnection): one round trip instead of two. Listeners
+    still hear `sql` with `params`, as if it had run on its own."""
     sync = conn.sync_connection
     dbapi = sync.connection.dbapi_connection if not sync.invalidated else None
     if dbapi is not None and getattr(dbapi, "_transaction", False) is None and hasattr(dbapi, "_start_transaction"):
+        driver = getattr(dbapi, "driver_connection", None)
+        carried = with_begin is not None and hasattr(driver, "after_begin")
         try:
             async with dbapi._execute_mutex:
                 if dbapi._transaction is None:
-                    await dbapi._start_transaction()
+                    if carried:
+                        driver.after_begin = with_begin
+                    try:
+                        await dbapi._start_transaction()
+                    finally:
+                        if carried and driver.after_begin is not None:  # BEGIN did not take it
+                            driver.after_begin = None
+                            carried = False
+                else:
+                    carried = False
         except Exception as error:  # noqa: BLE001 - raised as SQLAlchemy would raise it
-            await greenlet_spawn(_raise_as_sqlalchemy, sync, dbapi, error, "BEGIN", ())
+            try:
+                await greenlet_spawn(_raise_as_sqlalchemy, sync, dbapi, error, "BEGIN", ())
+            finally:
+                # asyncpg keeps a transaction whose BEGIN failed as the connection's open one (its
+                # next BEGIN would be a SAVEPOINT outside any transaction): the connection is dropped
+                if not sync.invalidated:
+                    await greenlet_spawn(sync.invalidate)
             raise
-    return await _fetch(conn, sql, params)
+        if carried:
+            if sync._has_events or sync.engine._has_events:
+                for listener in sync.dispatch.before_cursor_execute:
+                    listener(sync, None, sql, tuple(params), None, False)
+            return
+    await _fetch(conn, sql, params)
 
 
 async def rows(session: AsyncSession, scope: Scope, model: Any, where: dict[str, Sequence[Any]], *,

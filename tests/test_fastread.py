@@ -233,3 +233,24 @@ async def test_driver_statements_are_heard_by_sqlalchemy_listeners_and_fail_as_s
                 await fastread.fetch(s, "SELECT 1/0 AS x", ())
     finally:
         event.remove(db.app.sync_engine, "before_cursor_execute", listen)
+
+
+async def test_a_statement_run_again_reads_its_columns_through_properties_with_the_same_values(db, demo):
+    """After a statement's first run its records come as a class with a property per column:
+    the same values by name, by position and by attribute; names that are not columns still
+    raise AttributeError, Record's own methods stay methods, a repeated name reads as `r[name]`."""
+    async with db.system_session() as s:
+        ident = await load_identity(s, "jiayu.office")
+    sql = "SELECT t.id, t.name, t.kind AS keys, t.tenant_id AS dup, t.id AS dup FROM agency AS t ORDER BY t.id LIMIT 5"
+    fastread._statement_records.pop(sql, None)
+    async with db.scoped(ident.scope) as s:
+        first = await fastread.fetch(s, sql, ())
+        again = await fastread.fetch(s, sql, ())
+    assert type(first[0]) is fastread.Record and type(again[0]) is not fastread.Record
+    assert isinstance(again[0], fastread.Record) and "id" in vars(type(again[0]))
+    for a, b in zip(first, again, strict=True):
+        assert (a.id, a.name, a.dup) == (b.id, b.name, b.dup) == (b["id"], b["name"], b["dup"])
+        assert b.id == b[0] and b.name == b[1] and tuple(a) == tuple(b)
+        assert callable(b.keys) and list(b.keys()) == ["id", "name", "keys", "dup", "dup"]
+        with pytest.raises(AttributeError):
+            b.no_such_column  # noqa: B018

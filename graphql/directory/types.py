@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from ducha import fastread
 from ducha.graphql.context import Info, request_loader
-from ducha.graphql.loading import then
+from ducha.graphql.loading import member_of, then
 from ducha.policies.roles import ROLES, Role
 from ducha.tenants import models as m
 
@@ -48,6 +48,9 @@ class AgencyKind(Enum):
     ORGANIZATION = "organization"
     CONGRESS = "congress"
     ZONE = "zone"
+
+
+_agency_kind, _region_level = member_of(AgencyKind), member_of(RegionLevel)
 
 
 # --- dataloaders (one instance per request, see Context.loader) -----------------------------
@@ -173,7 +176,7 @@ class Region:
 
     @classmethod
     def from_row(cls, r: m.Region) -> Region:
-        return cls(code=r.code, name=r.name, level=RegionLevel(r.level), path=r.path, parent_code=r.parent_code)
+        return cls(code=r.code, name=r.name, level=_region_level(r.level), path=r.path, parent_code=r.parent_code)
 
     @strawberry.field(description="The parent region, or null where it is above the caller's reach.")
     def parent(self, info: Info) -> Region | None:
@@ -224,7 +227,7 @@ class Agency:
     @classmethod
     def from_row(cls, a: m.Agency) -> Agency:
         return cls(
-            id=strawberry.ID(str(a.id)), name=a.name, short_name=a.short_name, kind=AgencyKind(a.kind),
+            id=strawberry.ID(str(a.id)), name=a.name, short_name=a.short_name, kind=_agency_kind(a.kind),
             kind_label=m.AGENCY_KINDS[a.kind], region_code=a.region_code, tenant_id=a.tenant_id,
         )
 

@@ -26,7 +26,7 @@ from ducha.graphql.directory.types import (
     tenant_field,
     tenant_loader,
 )
-from ducha.graphql.loading import prefetch, settled, then
+from ducha.graphql.loading import member_of, prefetch, settled, then
 from ducha.policies import filters
 from ducha.services import models as m
 from ducha.services.vocab import (
@@ -46,6 +46,8 @@ ProblemSource = _enum("ProblemSource", PROBLEM_SOURCES, "Where a problem came fr
 Severity = _enum("Severity", SEVERITIES, "How serious a problem is.")
 InspectorCategory = _enum("InspectorCategory", INSPECTOR_CATEGORIES, "Categories of the inspector pool.")
 InvitedCategory = _enum("InvitedCategory", INVITED_CATEGORIES, "Invited team members.")
+_inspection_kind, _inspection_form = member_of(InspectionKind), member_of(InspectionForm)
+_problem_category, _problem_source, _severity = member_of(ProblemCategory), member_of(ProblemSource), member_of(Severity)
 
 
 def _id(v: int) -> strawberry.ID:
@@ -250,7 +252,7 @@ class Inspection:
 
     @classmethod
     def from_row(cls, r: m.Inspection) -> Inspection:
-        return cls(id=_id(r.id), year=r.year, title=r.title, kind=InspectionKind(r.kind), form=InspectionForm(r.form),
+        return cls(id=_id(r.id), year=r.year, title=r.title, kind=_inspection_kind(r.kind), form=_inspection_form(r.form),
                    status=r.status, off_plan_status=r.off_plan_status, focus_area=r.focus_area, starts_on=r.starts_on,
                    ends_on=r.ends_on, tenant_id=r.tenant_id, pk=r.id, lookback_of_id=r.lookback_of)
 
@@ -399,8 +401,8 @@ class Problem:
 
     @classmethod
     def from_row(cls, r: m.Problem) -> Problem:
-        return cls(id=_id(r.id), title=r.title, description=r.description, category=ProblemCategory(r.category),
-                   source=ProblemSource(r.source), severity=Severity(r.severity), is_common=r.is_common,
+        return cls(id=_id(r.id), title=r.title, description=r.description, category=_problem_category(r.category),
+                   source=_problem_source(r.source), severity=_severity(r.severity), is_common=r.is_common,
                    found_on=r.found_on)
 
 

@@ -17,8 +17,9 @@ province and the demo scenario, and dropped at the end).
    machine: the load tool and PostgreSQL need the other core), rate limits off.
 3. *Baseline*: ``uvicorn ducha.bench.load:baseline_app --factory``, one worker: per request it
    looks the body up, then replays that variant's recorded statements with asyncpg in one
-   transaction as ``ducha_app`` (same role, same RLS, same pool size) and returns the rows as
-   JSON. No GraphQL, no auth, no ORM: what the same SQL costs over HTTP.
+   transaction as ``ducha_app`` (same role, same RLS, same pool size; the scope statement in
+   BEGIN's message, as the API sends it) and returns the rows as JSON. No GraphQL, no auth, no
+   ORM: what the same SQL costs over HTTP.
 4. *Load*: ``wrk`` with a Lua script that picks variants by weight (an error is a non-200
    status, a body with ``"errors"``, or a socket error); without wrk, a Python asyncio client
    with keep-alive connections in its own process.
@@ -268,14 +269,33 @@ def baseline_app() -> Any:
         for p in pools.values():
             await p.close()
 
+    from ducha.db import _SET_SCOPE, scope_sql_with_literals
+
     async def run(conn: Any, statements: list[tuple[str, str, Any, bool]]) -> list[Any]:
         out = []
-        async with conn.transaction():
-            for _, sql, params, many in statements:
+        first = statements[0]
+        scope_sql = scope_sql_with_literals(tuple(first[2])) if first[1] == _SET_SCOPE and first[2] else None
+        if scope_sql is None:
+            async with conn.transaction():
+                for _, sql, params, many in statements:
+                    if many:
+                        await conn.executemany(sql, params)
+                    else:
+                        out.append([tuple(r) for r in await conn.fetch(sql, *(params or ()))])
+            return out
+        # the scope travels with BEGIN, one message, as the API sends it (ducha.db.ScopeConnection)
+        await conn.execute(f"BEGIN; {scope_sql}")
+        try:
+            out.append([tuple(first[2])])  # what set_config answers: the values set
+            for _, sql, params, many in statements[1:]:
                 if many:
                     await conn.executemany(sql, params)
                 else:
                     out.append([tuple(r) for r in await conn.fetch(sql, *(params or ()))])
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
         return out
 
     async def endpoint(request: Request) -> Response:

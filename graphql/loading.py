@@ -32,15 +32,35 @@ def settled(loader: Any, key: Any) -> tuple[bool, Any]:
 
 
 def then(loader: Any, key: Any, shape: Callable[[Any], R]) -> R | Awaitable[R]:
-    """shape(value) now if the loader already holds key's value, else an awaitable of it."""
+    """shape(value) now if the loader already holds key's value, else a future of it.
+
+    A future chained to the loader's, not a coroutine: graphql-core gathers a parent's pending
+    fields, and a coroutine there becomes a task of its own (created, scheduled, stepped twice)
+    where a future is awaited as it is. The key is registered with the loader now either way,
+    so the batch is the same."""
     ok, value = settled(loader, key)
     if ok:
         return shape(value)
-    return _later(loader.load(key), shape)
+    pending = loader.load(key)
+    out = pending.get_loop().create_future()
 
+    def deliver(done: Any) -> None:
+        if out.done():  # cancelled: the field's parent failed and gave up on it
+            return
+        if done.cancelled():
+            out.cancel()
+            return
+        error = done.exception()
+        if error is not None:
+            out.set_exception(error)
+            return
+        try:
+            out.set_result(shape(done.result()))
+        except Exception as e:  # noqa: BLE001 - the field's error, raised where graphql-core awaits it
+            out.set_exception(e)
 
-async def _later(pending: Awaitable[Any], shape: Callable[[Any], R]) -> R:
-    return shape(await pending)
+    pending.add_done_callback(deliver)
+    return out
 
 
 async def prefetch(loader: Any, keys: Iterable[Any]) -> None:

@@ -69,6 +69,7 @@ def _columns(model: Any) -> tuple[str, str]:
     return _q(table.name), ", ".join(cols)
 
 
+@functools.lru_cache(maxsize=1024)
 def _column(model: Any, attr: str) -> str:
     return "t." + _q(inspect(model).column_attrs[attr].columns[0].name)
 
@@ -78,6 +79,7 @@ def col(model: Any, attr: str) -> str:
     return _column(model, attr)
 
 
+@functools.lru_cache(maxsize=1024)
 def _visibility(model: Any, mode: str, first: int) -> tuple[str, tuple[str, ...]]:
     """The predicate of a mode and the scope arrays it takes, numbered from `first`."""
     a, b = f"${first}", f"${first + 1}"

@@ -1,8 +1,8 @@
 """Load benchmark: the API under 64 connections for 60 s on the front end's operation mix,
 against a bare Starlette endpoint that runs the same SQL per request.
 
-``ducha bench load [--duration 60] [--baseline-duration 60] [--connections 64] [--tool auto|wrk|python]
-[--profile FILE] [--breakdown ROUNDS]`` (``--profile``: py-spy stacks of the API under the load;
+``ducha bench load [--duration 60] [--baseline-duration 60] [--connections 64] [--rounds 3]
+[--tool auto|wrk|python] [--profile FILE] [--breakdown ROUNDS]`` (``--profile``: py-spy stacks of the API under the load;
 ``--breakdown``: no load, the CPU of each operation one request at a time, in-process)
 against DATABASE_URL / REDIS_URL (a scratch database is created, migrated, seeded with the demo
 province and the demo scenario, and dropped at the end).
@@ -22,7 +22,10 @@ province and the demo scenario, and dropped at the end).
    ORM: what the same SQL costs over HTTP.
 4. *Load*: ``wrk`` with a Lua script that picks variants by weight (an error is a non-200
    status, a body with ``"errors"``, or a socket error); without wrk, a Python asyncio client
-   with keep-alive connections in its own process.
+   with keep-alive connections in its own process. Both servers run side by side and take the
+   load in turns, ``--rounds`` rounds of API then baseline (3 x 20 s each by default): a shared
+   machine's speed drifts over minutes, and one minute of each in sequence measured the drift as
+   much as the difference (the same code gave ratios 0.43 to 0.54 that way).
 
 The last line printed is one JSON object:
 ``{"bench":"load","rps":..,"p99_ms":..,"errors":..,"baseline_rps":..,"ratio":..}``
@@ -454,7 +457,7 @@ end
 
 def _wrk(url: str, script: Path, connections: int, duration: float, threads: int) -> dict[str, Any]:
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration)}s", "--timeout", "10s", "-s", str(script), url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s", str(script), url],
         capture_output=True, text=True, check=True)
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1]
     r = json.loads(line)
@@ -530,47 +533,95 @@ def _python_load(plan_path: Path, port: int, connections: int, duration: float) 
 # --------------------------------------------------------------------------------------------
 
 
-def _drive(name: str, factory: str, env: dict[str, str], plan: Plan, work: Path, *, tool: str, connections: int,
-           duration: float, warmup: float, threads: int, baseline: bool, profile: str | None = None) -> dict[str, Any]:
-    server = Server(factory, env, work / f"{name}.log")
-    try:
-        server.wait_up()
-        _check(server, plan.variants, baseline)
-        script = work / "mix.lua"
+class Driven:
+    """One server under the load tool: started, checked, warmed, then loaded round by round
+    (`load`), its figures summed over the rounds (`figures`)."""
 
-        def load(secs: float) -> dict[str, Any]:
-            if tool == "wrk":
-                return _wrk(server.url, script, connections, secs, threads)
-            return _python_load(work / "plan.pickle", server.port, connections, secs)
+    def __init__(self, name: str, factory: str, env: dict[str, str], plan: Plan, work: Path, *, tool: str,
+                 connections: int, threads: int, baseline: bool) -> None:
+        self.name, self.plan, self.work, self.tool = name, plan, work, tool
+        self.connections, self.threads, self.baseline = connections, threads, baseline
+        self.server = Server(factory, env, work / f"{name}.log")
+        self.rounds: list[dict[str, Any]] = []
+        self.cpu_seconds = 0.0
+        self.cpu_known = True
 
+    def start(self, warmup: float) -> None:
+        self.server.wait_up()
+        _check(self.server, self.plan.variants, self.baseline)
         if warmup > 0:
-            _say(f"{name}: warming up {warmup:.0f} s")
-            load(warmup)
-        _say(f"{name}: {connections} connections for {duration:.0f} s ({tool})")
+            _say(f"{self.name}: warming up {warmup:.0f} s")
+            self._tool(warmup)
+
+    def _tool(self, secs: float) -> dict[str, Any]:
+        if self.tool == "wrk":
+            return _wrk(self.server.url, self.work / "mix.lua", self.connections, secs, self.threads)
+        return _python_load(self.work / "plan.pickle", self.server.port, self.connections, secs)
+
+    def load(self, secs: float, profile: str | None = None) -> None:
         spy = None
-        if profile and not baseline:
+        if profile:
             # py-spy samples the server from outside (collapsed stacks, one line per stack)
             exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             if not Path(exe).exists():
                 raise SystemExit("--profile needs py-spy (it comes with the dev extra: make install-dev)")
-            spy = subprocess.Popen([exe, "record", "-p", str(server.proc.pid), "-d", str(int(duration)),
+            spy = subprocess.Popen([exe, "record", "-p", str(self.server.proc.pid), "-d", str(max(1, round(secs))),
                                     "-r", "250", "-f", "raw", "-o", profile, "--nonblocking"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu0 = _cpu_seconds(server.proc.pid)
-        r = load(duration)
-        cpu1 = _cpu_seconds(server.proc.pid)
+        cpu0 = _cpu_seconds(self.server.proc.pid)
+        r = self._tool(secs)
+        cpu1 = _cpu_seconds(self.server.proc.pid)
         if spy is not None:
             spy.wait(timeout=60)
-            _say(f"{name}: py-spy profile written to {profile}")
-        if cpu0 is not None and cpu1 is not None and r["requests"]:
-            r["cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / r["requests"], 2)
-        _say(f"{name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, {r['errors']} errors, "
-             f"{r.get('cpu_ms_per_request', '?')} ms of server CPU per request")
+            _say(f"{self.name}: py-spy profile written to {profile}")
+        if cpu0 is None or cpu1 is None:
+            self.cpu_known = False
+        else:
+            self.cpu_seconds += cpu1 - cpu0
+        r["seconds"] = secs
+        self.rounds.append(r)
+        _say(f"{self.name} round {len(self.rounds)}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.1f} ms, "
+             f"{r['errors']} errors")
         if r["errors"] and r.get("sample"):
-            _say(f"{name}: first error: {r['sample']}")
-        return r
+            _say(f"{self.name}: first error: {r['sample']}")
+
+    def figures(self) -> dict[str, Any]:
+        """Summed over the rounds: requests over seconds; p99 the worst round's, p50 the median round's."""
+        n = sum(r["requests"] for r in self.rounds)
+        secs = sum(r["requests"] / r["rps"] if r["rps"] else r["seconds"] for r in self.rounds)
+        p50s = sorted(r["p50_ms"] for r in self.rounds)
+        out = {"rps": n / secs if secs else 0.0, "requests": n, "errors": sum(r["errors"] for r in self.rounds),
+               "p99_ms": max(r["p99_ms"] for r in self.rounds), "p50_ms": p50s[len(p50s) // 2],
+               "round_rps": [round(r["rps"], 1) for r in self.rounds]}
+        if self.cpu_known and n:
+            out["cpu_ms_per_request"] = round(self.cpu_seconds * 1000 / n, 2)
+        return out
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def _drive_both(api: Driven, base: Driven, *, duration: float, baseline_duration: float, rounds: int,
+                warmup: float, profile: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both servers up; then rounds of load, API then baseline, so that a machine whose speed
+    drifts over the minutes (a shared VM's does) weighs on both alike."""
+    try:
+        api.start(warmup)
+        base.start(warmup)
+        _say(f"{rounds} rounds of {duration / rounds:.0f} s (API) and {baseline_duration / rounds:.0f} s (baseline), "
+             f"{api.connections} connections ({api.tool})")
+        for i in range(rounds):
+            api.load(duration / rounds, profile=profile if i == 0 else None)
+            base.load(baseline_duration / rounds)
+        a, b = api.figures(), base.figures()
+        for d in (api, base):
+            f = a if d is api else b
+            _say(f"{d.name}: {f['rps']:.0f} req/s, p99 {f['p99_ms']:.1f} ms, {f['errors']} errors, "
+                 f"{f.get('cpu_ms_per_request', '?')} ms of server CPU per request")
+        return a, b
     finally:
-        server.stop()
+        api.stop()
+        base.stop()
 
 
 async def _prepare(work: Path) -> Plan:
@@ -680,9 +731,10 @@ def breakdown(rounds: int) -> dict[str, Any]:
 
 
 def run(*, duration: float, baseline_duration: float, connections: int, tool: str, warmup: float,
-        threads: int, profile: str | None = None) -> dict[str, Any]:
+        threads: int, profile: str | None = None, rounds: int = 3) -> dict[str, Any]:
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "python"
+    rounds = max(1, rounds)
     os.environ["RATE_LIMIT_PER_USER"] = "0"
     os.environ["RATE_LIMIT_PER_TENANT"] = "0"
     work = Path(tempfile.mkdtemp(prefix="ducha-load-"))
@@ -693,11 +745,12 @@ def run(*, duration: float, baseline_duration: float, connections: int, tool: st
             plan = await _prepare(work)
             env = {**os.environ, "DATABASE_URL": url, "RATE_LIMIT_PER_USER": "0", "RATE_LIMIT_PER_TENANT": "0",
                    "PERSISTED_ONLY": "true", PLAN_ENV: str(work / "plan.pickle")}
-            common = {"tool": tool, "connections": connections, "warmup": warmup, "threads": threads}
-            api = await asyncio.to_thread(_drive, "api", "ducha.graphql.app:create_app", env, plan, work,
-                                          duration=duration, baseline=False, profile=profile, **common)
-            base = await asyncio.to_thread(_drive, "baseline", "ducha.bench.load:baseline_app", env, plan, work,
-                                           duration=baseline_duration, baseline=True, **common)
+            common = {"tool": tool, "connections": connections, "threads": threads}
+            api_d = Driven("api", "ducha.graphql.app:create_app", env, plan, work, baseline=False, **common)
+            base_d = Driven("baseline", "ducha.bench.load:baseline_app", env, plan, work, baseline=True, **common)
+            api, base = await asyncio.to_thread(_drive_both, api_d, base_d, duration=duration,
+                                                baseline_duration=baseline_duration, rounds=rounds, warmup=warmup,
+                                                profile=profile)
             mix: dict[str, int] = {}
             for v in plan.variants:
                 mix[v.operation] = mix.get(v.operation, 0) + 1
@@ -709,8 +762,9 @@ def run(*, duration: float, baseline_duration: float, connections: int, tool: st
                 "cpu_ms_per_request": api.get("cpu_ms_per_request"),
                 "baseline_cpu_ms_per_request": base.get("cpu_ms_per_request"),
                 "baseline_p99_ms": round(base["p99_ms"], 1), "baseline_errors": base["errors"],
+                "round_rps": api["round_rps"], "baseline_round_rps": base["round_rps"],
                 "connections": connections, "duration_s": duration, "baseline_duration_s": baseline_duration,
-                "server_workers": 1, "tool": tool, "variants": len(plan.variants),
+                "rounds": rounds, "server_workers": 1, "tool": tool, "variants": len(plan.variants),
                 "sql_per_request": round(sum(len(v.statements) * v.weight for v in plan.variants)
                                          / sum(v.weight for v in plan.variants), 2),
                 "mix_percent": MIX,
@@ -730,8 +784,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="load in this many rounds, API then baseline in turn (each side's duration split evenly)")
     p.add_argument("--profile", metavar="FILE", default=None,
-                   help="sample the API with py-spy during the load (collapsed stacks to FILE; py-spy on PATH)")
+                   help="sample the API with py-spy during its first round (collapsed stacks to FILE; py-spy on PATH)")
     p.add_argument("--breakdown", type=int, metavar="ROUNDS", default=0,
                    help="instead of the load: CPU ms per request of each operation, ROUNDS requests each, in-process")
     a = p.parse_args(argv or [])
@@ -740,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, ensure_ascii=False))
         return 0
     out = run(duration=a.duration, baseline_duration=a.baseline_duration or a.duration, connections=a.connections,
-              tool=a.tool, warmup=a.warmup, threads=a.threads, profile=a.profile)
+              tool=a.tool, warmup=a.warmup, threads=a.threads, profile=a.profile, rounds=a.rounds)
     print(json.dumps(out, ensure_ascii=False))
     return 0 if out["errors"] == 0 and out["baseline_errors"] == 0 else 1
 

@@ -781,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load on the API")
     p.add_argument("--baseline-duration", type=float, default=None, help="seconds on the baseline (default: --duration)")
     p.add_argument("--connections", type=int, default=64)
-    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--warmup", type=float, default=10.0, help="seconds of load on each server before the rounds")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--rounds", type=int, default=3,

@@ -56,7 +56,6 @@ ENABLED = True  # tests switch it off to compare
 _MAX_PREPARED = 512
 
 
-
 def encode_json(body: Any) -> bytes:
     """A GraphQL response body as both paths send it: compact JSON in UTF-8 (orjson; the
     standard library's encoder, same output, for what orjson refuses: an int beyond 64 bits)."""
@@ -64,6 +63,7 @@ def encode_json(body: Any) -> bytes:
         return orjson.dumps(body)
     except TypeError:
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
 
 @dataclass(frozen=True, slots=True)
 class Prepared:

@@ -173,3 +173,12 @@ async def test_production_masks_the_same_on_the_lean_path(prod, rsa_key, monkeyp
     assert _same(results) == len(requests)
     masked = results[0][2][0][1]
     assert b"Unexpected error." in masked and b"twenty" not in masked
+
+
+def test_responses_are_compact_utf8_json_whatever_encoder_takes_them():
+    from ducha.graphql.lean import encode_json
+
+    body = {"data": {"t": "督察 \u2028 \"x\"\n", "n": 1.5, "ok": True, "none": None}}
+    assert encode_json(body) == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    big = {"data": {"n": 2**70, "t": "督察"}}  # beyond orjson's 64 bits: the standard encoder, same form
+    assert encode_json(big) == b'{"data":{"n":1180591620717411303424,"t":"\xe7\x9d\xa3\xe5\xaf\x9f"}}'

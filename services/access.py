@@ -69,12 +69,15 @@ async def load(session: AsyncSession, stmt, what: str, key: object, *, lock: boo
     Row-level security applies UPDATE policies to FOR UPDATE: a row the caller may see but not
     change comes back empty there, which is NotWritable (a NotAllowed), not NotFound.
     """
+    if lock:
+        # the lock first: a change (the usual case) costs one statement; only an empty answer asks
+        # again without it, to tell a row the caller cannot see from one it may not change
+        locked = (await session.execute(stmt.with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+        if locked is not None:
+            return locked
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
         raise NotFoundError(what, str(key))
     if lock:
-        locked = (await session.execute(stmt.with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
-        if locked is None:
-            raise NotWritable(what, str(key))
-        return locked
+        raise NotWritable(what, str(key))
     return row

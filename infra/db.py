@@ -88,9 +88,11 @@ class ScopeConnection(asyncpg.Connection):  # type: ignore[misc]
     after_begin: str | None = None
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
-        after, self.after_begin = self.after_begin, None
-        if after is not None and not args and query.startswith("BEGIN"):
-            query = query.rstrip().rstrip(";") + "; " + after
+        after = self.after_begin
+        if after is not None:  # taken by this message, whatever it is: never a later one's
+            self.after_begin = None
+            if not args and query.startswith("BEGIN"):
+                query = query.rstrip().rstrip(";") + "; " + after
         return await super().execute(query, *args, timeout=timeout)  # type: ignore[no-any-return]
 
 

@@ -191,9 +191,7 @@ async def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> Sequence[Any]:
     driver = getattr(dbapi, "driver_connection", None)
     if driver is None or getattr(dbapi, "_transaction", None) is None:
         return (await conn.exec_driver_sql(sql, tuple(params))).all()  # type: ignore[no-any-return]
-    if sync._has_events or sync.engine._has_events:
-        for listener in sync.dispatch.before_cursor_execute:
-            listener(sync, None, sql, tuple(params), None, False)
+    _tell_listeners(sync, sql, params)
     try:
         # the adapter's own lock: dataloaders of one request dispatch concurrently, and one
         # connection runs one statement at a time (SQLAlchemy's cursor takes the same lock)
@@ -208,6 +206,13 @@ async def _fetch(conn: Any, sql: str, params: Sequence[Any]) -> Sequence[Any]:
     except Exception as error:  # noqa: BLE001 - raised again as SQLAlchemy would raise it
         await greenlet_spawn(_raise_as_sqlalchemy, sync, dbapi, error, sql, tuple(params))
         raise  # not reached: _raise_as_sqlalchemy always raises
+
+
+def _tell_listeners(sync: Any, sql: str, params: Sequence[Any]) -> None:
+    """SQLAlchemy's before_cursor_execute listeners hear a statement the driver runs directly."""
+    if sync._has_events or sync.engine._has_events:
+        for listener in sync.dispatch.before_cursor_execute:
+            listener(sync, None, sql, tuple(params), None, False)
 
 
 def _raise_as_sqlalchemy(sync: Any, dbapi: Any, error: Exception, sql: str, params: tuple[Any, ...]) -> None:
@@ -256,9 +261,7 @@ async def first_statement(conn: Any, sql: str, params: Sequence[Any], *, with_be
                     await greenlet_spawn(sync.invalidate)
             raise
         if carried:
-            if sync._has_events or sync.engine._has_events:
-                for listener in sync.dispatch.before_cursor_execute:
-                    listener(sync, None, sql, tuple(params), None, False)
+            _tell_listeners(sync, sql, params)
             return
     await _fetch(conn, sql, params)
 

@@ -17,6 +17,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from ducha.bench.load import asgi_post
 from ducha.graphql import lean
 from tests.conftest import token
 from tests.test_executor import _mix, scenario  # noqa: F401 - fixture
@@ -32,32 +33,7 @@ REQUEST_TYPES = {
 async def _call(app: Any, login: str, body: bytes) -> tuple[int, bytes]:
     """One POST /graphql straight through the ASGI app (no HTTP client whose own objects
     would be counted)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"test"), (b"content-type", b"application/json"),
-                         (b"authorization", f"Bearer {token(login)}".encode()),
-                         (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}, "app": app}
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # never: the app does not read past the body
-        return {"type": "http.disconnect"}
-
-    out: list[Any] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            out.append(message["status"])
-        elif message["type"] == "http.response.body":
-            out.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return out[0], b"".join(out[1:])
+    return await asgi_post(app, body, token(login))
 
 
 async def test_requests_leave_no_cyclic_garbage(app, gql, scenario):  # noqa: F811

@@ -645,6 +645,37 @@ async def _prepare(work: Path) -> Plan:
     return plan
 
 
+async def asgi_post(app: Any, body: bytes, token: str) -> tuple[int, bytes]:
+    """POST `body` to /graphql straight through the ASGI app, as `token`'s user (no HTTP, no
+    client library): the status and the response body."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                         (b"authorization", f"Bearer {token}".encode()),
+                         (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}, "app": app}
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # never: the app does not read past the body
+        return {"type": "http.disconnect"}
+
+    out: list[Any] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            out.append(message["status"])
+        elif message["type"] == "http.response.body":
+            out.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return out[0], b"".join(out[1:])
+
+
 async def _breakdown(plan: Plan, rounds: int) -> dict[str, Any]:
     """CPU per request of each operation, one request at a time, through the ASGI app in this
     process (no HTTP parsing, no load tool): where the API's time goes, operation by operation.
@@ -658,30 +689,8 @@ async def _breakdown(plan: Plan, rounds: int) -> dict[str, Any]:
     structlog_quiet()
 
     async def call(body: bytes, token: str) -> None:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"", "root_path": "",
-                 "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
-                             (b"authorization", f"Bearer {token}".encode()),
-                             (b"content-length", str(len(body)).encode())],
-                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}, "app": app}
-        sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        status = []
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-
-        await app(scope, receive, send)
-        if status != [200]:
+        status, _ = await asgi_post(app, body, token)
+        if status != 200:
             raise SystemExit(f"breakdown: {body[:80]!r} answered {status}")
 
     out: dict[str, list[float]] = {}

@@ -253,8 +253,8 @@ def _lean(fn: Any, takes_self: bool, info_name: str | None, sfield: Any, info_cl
             if info_name:
                 kwargs[info_name] = info_class(_raw_info=info, _field=sfield)
             return fn(source, **kwargs) if takes_self else fn(**kwargs)
-        return resolve_args
-    if takes_self and info_name:
+        resolve = resolve_args
+    elif takes_self and info_name:
         def resolve(source: Any, info: Any) -> Any:
             return fn(source, **{info_name: info_class(_raw_info=info, _field=sfield)})
     elif takes_self:
@@ -266,6 +266,7 @@ def _lean(fn: Any, takes_self: bool, info_name: str | None, sfield: Any, info_cl
     else:
         def resolve(source: Any, info: Any) -> Any:
             return fn()
+    resolve._ducha_takes_info = bool(info_name)  # type: ignore[attr-defined] # compiled plans skip building it
     return resolve
 
 

@@ -30,6 +30,7 @@ tests/test_lean.py answers the load mix and a set of edge requests both ways and
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ from strawberry.extensions import (
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types.graphql import OperationType
 
+from ducha.graphql import compiled
+from ducha.graphql.compiled import Bail, Plan, Run
 from ducha.graphql.cost import PAGE_ARGS, cost
 
 if TYPE_CHECKING:
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     import strawberry
 
 ENABLED = True  # tests switch it off to compare
+log = logging.getLogger(__name__)
 
 _MAX_PREPARED = 512
 
@@ -73,6 +77,7 @@ class Prepared:
     operation_name: str | None  # as Strawberry resolves it: the sent one, else the first operation's
     label: str  # what MarkFailed records as the operation: its name, else its type
     static_cost: int | None  # the cost when no page size comes from a variable
+    plan: Plan | None = None  # a query compiled for ducha.graphql.compiled, when it can run one
 
 
 class Remember(SchemaExtension):
@@ -162,7 +167,13 @@ class Lean:
             self._prepared.move_to_end(key)
             return
         static = None if _variable_pages(document) else cost(document, None, name)
-        self._prepared[key] = Prepared(document, name, name or op_type.value, static)
+        plan = None
+        if op_type is OperationType.QUERY:
+            try:
+                plan = Plan.compile(self.gschema, document, name)
+            except Exception:  # noqa: BLE001 - a document the compiler cannot take runs on graphql-core
+                log.exception("query %s not compiled; it runs on graphql-core", name)
+        self._prepared[key] = Prepared(document, name, name or op_type.value, static, plan)
         if len(self._prepared) > _MAX_PREPARED:
             self._prepared.popitem(last=False)
 
@@ -178,6 +189,11 @@ class Lean:
     async def run(self, prepared: Prepared, variables: dict[str, Any] | None, extensions: dict[str, Any] | None,
                   context: Any) -> bytes:
         """Execute, then do what the full path's extensions and view do; the JSON body."""
+        if prepared.plan is not None and compiled.ENABLED:
+            data = await self._compiled(prepared, variables, extensions, context)
+            if data is not None:
+                context.operation = prepared.label
+                return encode_json(self._body(prepared, variables, data, None))
         try:
             result = execute(self.gschema, prepared.document, root_value=None, context_value=context,
                              variable_values=variables, operation_name=prepared.operation_name,
@@ -195,6 +211,9 @@ class Lean:
         if errors:
             context.failed = True
             context.errors = list(errors)
+        return encode_json(self._body(prepared, variables, data, errors))
+
+    def _body(self, prepared: Prepared, variables: dict[str, Any] | None, data: Any, errors: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"data": data}
         if errors:
             if self.mask is not None:
@@ -204,4 +223,20 @@ class Lean:
             n = prepared.static_cost
             body["extensions"] = {"cost": n if n is not None else cost(prepared.document, variables,
                                                                         prepared.operation_name)}
-        return encode_json(body)
+        return body
+
+    async def _compiled(self, prepared: Prepared, variables: dict[str, Any] | None,
+                        extensions: dict[str, Any] | None, context: Any) -> dict[str, Any] | None:
+        """The data of a compiled query, or None where graphql-core answers instead (variables it
+        refuses, a field on the way to an error: see ducha.graphql.compiled)."""
+        executor = self.executor_class.build(
+            self.gschema, prepared.document, None, context, variables, prepared.operation_name,
+            is_awaitable=optimized_is_awaitable, operation_extensions=extensions)
+        if isinstance(executor, list) or not getattr(executor, "_lane_on", False):
+            return None
+        compiled.STATS["runs"] += 1
+        try:
+            return await Run(prepared.plan, executor).execute()  # type: ignore[arg-type]
+        except Bail:
+            compiled.STATS["fallbacks"] += 1
+            return None

@@ -36,6 +36,7 @@ failing documents both ways and compares the results.
 from __future__ import annotations
 
 import asyncio
+from enum import Enum
 from operator import attrgetter
 from typing import Any
 
@@ -181,7 +182,9 @@ class Plan:
             fp.needs_info = getattr(resolve, "_ducha_takes_info", True)
         fp.args = bool(field_def.args or node.arguments)
         if fp.args and not _uses_variables(node):
-            fp.static_args = get_argument_values(field_def, node, None)
+            args = get_argument_values(field_def, node, None)
+            if _immutable(args):  # shared by every call: only values no resolver can change
+                fp.static_args = args
         kind = self._kind(field_def.type, details, fp)
         if kind is None:
             return None
@@ -235,6 +238,10 @@ def _has_directives(document: Any) -> bool:
 
     visit(document, Find())
     return found
+
+
+def _immutable(args: dict[str, Any]) -> bool:
+    return all(v is None or isinstance(v, (str, int, float, Enum)) for v in args.values())
 
 
 def _uses_variables(node: FieldNode) -> bool:
@@ -292,6 +299,10 @@ class Run:
         except Exception as e:
             await self.settle()
             raise Bail from e
+        except BaseException:  # cancelled (the client went away, a timeout): so is what it started
+            for t in self.tasks:
+                t.cancel()
+            raise
         return data
 
     async def settle(self) -> None:
@@ -349,7 +360,8 @@ class Run:
                         d = fp.details[0]
                         args = get_argument_values(fp.field_def, d.node, ex.variable_values, d.fragment_variable_values,
                                                    ex.hide_suggestions)
-                        self.var_args[id(fp)] = args
+                        if _immutable(args):  # the same for every object of this request
+                            self.var_args[id(fp)] = args
                 value = fp.resolve(source, info, **args)
             if optimized_is_awaitable(value):
                 out[fp.key] = None

@@ -16,7 +16,9 @@ transaction costs. The lean path keeps only what those steps do for such a reque
   else (a new document, a validation error, a body the view would refuse, an upload) takes the
   full path, which answers exactly as before;
 - execution is graphql-core's `execute` with the same executor class, root value, context,
-  variables, operation name and operation extensions as Strawberry passes;
+  variables, operation name and operation extensions as Strawberry passes; a query is run by
+  its compiled plan (ducha.graphql.compiled, made when the document is remembered), which
+  gives way to that same `execute` wherever a field is on its way to an error;
 - afterwards, what the extensions would do: errors logged by the schema's `process_errors`
   (before masking), the request marked failed (`MarkFailed`), the cost put in `extensions`
   (`QueryCost`), errors masked in production (`MaskErrors`), and the body encoded as the view

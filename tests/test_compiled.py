@@ -114,7 +114,7 @@ async def test_the_load_mix_and_shapes_run_compiled_and_answer_as_graphql_core(a
     assert all(r["compiled"] == 1 and r["fallback"] == 0 for r in results), \
         [(req[1][:60], r["compiled"], r["fallback"]) for req, r in zip(requests, results, strict=True)
          if r["compiled"] != 1 or r["fallback"]]
-    assert sum(b'"edges":[{' in r["body"] for r in results) >= len(results) // 3, "mostly empty pages prove little"
+    assert sum(b'"id":' in r["body"] for r in results) >= len(results) // 2, "mostly empty answers prove little"
     assert b'"__typename":"NotFound"' in results[-3]["body"] and b'"__typename":"Inspection"' in results[-3]["body"]
 
 

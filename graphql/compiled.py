@@ -433,9 +433,11 @@ class Run:
                     aw, kind, fp, path, container, key, info = work[0]  # alone: no task needed
                     container[key] = self.complete(kind, fp, path, await aw, info)
                     continue
+                loop = asyncio.get_running_loop()
                 for j, item in enumerate(work):
-                    if not isinstance(item[0], asyncio.Future):
-                        task = asyncio.ensure_future(item[0])
+                    aw = item[0]
+                    if not isinstance(aw, asyncio.Future):
+                        task = loop.create_task(aw) if asyncio.iscoroutine(aw) else asyncio.ensure_future(aw)
                         self.tasks.append(task)
                         work[j] = (task, *item[1:])
                 pending.extend(work)
@@ -451,4 +453,11 @@ class Run:
                     rest.append(item)
             pending[:] = rest
             if pending and not self.work:
-                await asyncio.wait((pending[0][0],))
+                first = pending[0][0]
+                try:
+                    await first  # its value is taken by the next sweep, with the others that arrived
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if first.cancelled() and not (task is not None and task.cancelling()):
+                        raise Bail from None  # a resolver's future was cancelled, not this request
+                    raise

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import sys
 import time
 import uuid
 from typing import Any
 
+import orjson
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
@@ -30,6 +32,16 @@ OVERDUE = Gauge("ducha_overdue_items", "Open deadlines past their due date", reg
 QUEUE_DEPTH = Gauge("ducha_queue_depth", "Messages waiting in the Dramatiq queue (Redis)", ["queue"], registry=REGISTRY)
 
 
+def _json_line(event: dict[str, Any], **kw: Any) -> bytes:
+    """A log event as one line of UTF-8 JSON: orjson (about half the cost of the standard encoder,
+    which the API pays once per request); the standard encoder for what orjson refuses (an int
+    beyond 64 bits); anything else not JSON by its repr, as structlog's default."""
+    try:
+        return orjson.dumps(event, default=kw.get("default", repr))
+    except TypeError:
+        return json.dumps(event, ensure_ascii=False, default=kw.get("default", repr)).encode()
+
+
 def configure_logging(json_logs: bool = True) -> None:
     """structlog to stderr as JSON lines (key-value in a terminal when json_logs is False)."""
     processors: list[Any] = [
@@ -37,9 +49,14 @@ def configure_logging(json_logs: bool = True) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
-        structlog.processors.JSONRenderer(ensure_ascii=False) if json_logs else structlog.dev.ConsoleRenderer(),
     ]
-    structlog.configure(processors=processors, logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    if json_logs:
+        processors.append(structlog.processors.JSONRenderer(serializer=_json_line))
+        factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
+    else:
+        processors.append(structlog.dev.ConsoleRenderer())
+        factory = structlog.PrintLoggerFactory(sys.stderr)
+    structlog.configure(processors=processors, logger_factory=factory,
                         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO), cache_logger_on_first_use=True)
 
 

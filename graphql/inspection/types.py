@@ -441,6 +441,31 @@ class AcceptanceStep:
     side: str = strawberry.field(description="target: the unit signs for itself; office: the inspecting office.")
 
 
+def _acceptance_steps(steps: list[dict[str, Any]]) -> list[AcceptanceStep]:
+    return [AcceptanceStep(name=s["name"], label=s.get("label", s["name"]), role=s["role"], side=s["side"])
+            for s in steps]
+
+
+def _configured_steps(row: Any) -> list[AcceptanceStep]:
+    from ducha.services.acceptance import DEFAULT_CHAIN
+
+    return _acceptance_steps(list(row.steps) if row is not None else DEFAULT_CHAIN)
+
+
+def chain_loader(info: Info) -> DataLoader[int, Any]:
+    """Tenants' configured acceptance chains (acceptance.chain's reads, as driver SQL)."""
+    if (cached := info.context.loaders.get("acceptance_chain")) is not None:
+        return cached  # type: ignore[no-any-return]
+
+    async def load(tenant_ids: list[int]) -> list[Any]:
+        ctx = info.context
+        by = {r.tenant_id: r for r in await fastread.rows(ctx.session, ctx.scope, m.AcceptanceChain,
+                                                          {"tenant_id": tenant_ids})}
+        return [by.get(t) for t in tenant_ids]
+
+    return info.context.loader("acceptance_chain", lambda: DataLoader(load_fn=load))
+
+
 @strawberry.type(description="A stored evidence file version.")
 class Evidence:
     id: strawberry.ID
@@ -509,12 +534,10 @@ class ProblemInstance:
 
     @strawberry.field(description="The sign-off chain of the current (or last) round; before any round, the "
                                   "owning office's configured chain. `acceptanceStep` indexes it.")
-    async def acceptance_steps(self, info: Info) -> list[AcceptanceStep]:
-        from ducha.services import acceptance
-
-        steps = self.steps or await acceptance.chain(info.context.session, self.tenant_id)
-        return [AcceptanceStep(name=s["name"], label=s.get("label", s["name"]), role=s["role"], side=s["side"])
-                for s in steps]
+    def acceptance_steps(self, info: Info) -> list[AcceptanceStep]:
+        if self.steps:
+            return _acceptance_steps(self.steps)
+        return then(chain_loader(info), self.tenant_id, _configured_steps)  # type: ignore[return-value]
 
     @strawberry.field
     async def signoffs(self, info: Info) -> list[Signoff]:

@@ -67,7 +67,31 @@ async def prefetch(loader: Any, keys: Iterable[Any]) -> None:
     """Load every key not yet in the loader's cache, as one batch."""
     missing = list(dict.fromkeys(k for k in keys if loader.cache_map.get(k) is None))
     if missing:
-        await loader.load_many(missing)
+        await settle_all([loader.load(k) for k in missing])
+
+
+async def settle_all(futures: list[Any]) -> list[Any]:
+    """The results of futures already registered with their loaders, in order: as
+    `asyncio.gather` would give them, without its callback per future and its own future (the
+    futures of one batch settle together, so after the first wait the rest are done). The first
+    error is raised; the others' are marked retrieved, as gather marks them."""
+    out = []
+    try:
+        for f in futures:
+            out.append(await f)
+    except BaseException:
+        for f in futures:
+            if f.done() and not f.cancelled():
+                f.exception()
+            else:
+                f.add_done_callback(_retrieved)
+        raise
+    return out
+
+
+def _retrieved(f: Any) -> None:
+    if not f.cancelled():
+        f.exception()
 
 
 def selected(info: Any, *path: str) -> frozenset[str]:

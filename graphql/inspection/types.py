@@ -4,7 +4,6 @@ it is null or empty, by the app's filters and, underneath, by row-level security
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections import defaultdict
 from enum import Enum
@@ -26,7 +25,7 @@ from ducha.graphql.directory.types import (
     tenant_field,
     tenant_loader,
 )
-from ducha.graphql.loading import member_of, prefetch, settled, then
+from ducha.graphql.loading import member_of, prefetch, settle_all, settled, then
 from ducha.policies import filters
 from ducha.services import models as m
 from ducha.services.vocab import (
@@ -272,9 +271,10 @@ class Inspection:
 
     async def _targets(self, info: Info) -> list[Agency]:
         rows = await targets_loader(info).load((self.tenant_id, self.pk))
-        # gathered, so one batch loads every target of every inspection on the page
-        out = await asyncio.gather(*(load_agency(info, r.agency_id) for r in rows))
-        return [a for a in out if a is not None]
+        # every key registered before the first wait: one batch loads every target of the page
+        al = agency_loader(info)
+        out = await settle_all([al.load(r.agency_id) for r in rows if r.agency_id is not None])
+        return [Agency.from_row(a) for a in out if a is not None]
 
     @staticmethod
     async def prefetch_page(info: Info, nodes: list[Inspection], wanted: frozenset[str]) -> None:
@@ -288,15 +288,11 @@ class Inspection:
             await prefetch(agency_loader(info), ids)
 
     @strawberry.field(description="Internal: null for target units.")
-    async def work_plan(self, info: Info) -> WorkPlan | None:
+    def work_plan(self, info: Info) -> WorkPlan | None:
         if not is_owner(info, self.tenant_id):
             return None
-        rows = await _rows_loader(info, "work_plans", m.WorkPlan, "inspection_id", owner_only=True).load((self.tenant_id, self.pk))
-        if not rows:
-            return None
-        w = rows[0]
-        return WorkPlan(project=w.project, reason=w.reason, legal_basis=w.legal_basis, methods=list(w.methods),
-                        focus=w.focus, schedule=w.schedule, status=w.status, return_reason=w.return_reason)
+        return then(_rows_loader(info, "work_plans", m.WorkPlan, "inspection_id", owner_only=True),  # type: ignore[return-value]
+                    (self.tenant_id, self.pk), _work_plan)
 
     @strawberry.field(description="Internal: empty for target units.")
     async def team(self, info: Info) -> list[TeamMember]:
@@ -321,40 +317,36 @@ class Inspection:
         return out
 
     @strawberry.field(description="Internal: empty for target units.")
-    async def notes(self, info: Info) -> list[TeamNote]:
+    def notes(self, info: Info) -> list[TeamNote]:
         if not is_owner(info, self.tenant_id):
             return []
-        rows = await _rows_loader(info, "notes", m.TeamNote, "inspection_id", order=m.TeamNote.id,
-                                  owner_only=True).load((self.tenant_id, self.pk))
-        return [TeamNote(id=_id(r.id), body=r.body, created_at=r.created_at) for r in rows]
+        return then(_rows_loader(info, "notes", m.TeamNote, "inspection_id", order=m.TeamNote.id,  # type: ignore[return-value]
+                                 owner_only=True), (self.tenant_id, self.pk), _notes)
 
     @strawberry.field(description="Internal: empty for target units.")
-    async def unannounced_visits(self, info: Info) -> list[UnannouncedVisit]:
+    def unannounced_visits(self, info: Info) -> list[UnannouncedVisit]:
         if not is_owner(info, self.tenant_id):
             return []
-        rows = await _rows_loader(info, "visits", m.UnannouncedVisit, "inspection_id", order=m.UnannouncedVisit.id,
-                                  owner_only=True).load((self.tenant_id, self.pk))
-        return [UnannouncedVisit(id=_id(r.id), place=r.place, planned_on=r.planned_on,
-                                 staff_member_ids=[_id(s) for s in r.staff_member_ids], record=r.record) for r in rows]
+        return then(_rows_loader(info, "visits", m.UnannouncedVisit, "inspection_id",  # type: ignore[return-value]
+                                 order=m.UnannouncedVisit.id, owner_only=True), (self.tenant_id, self.pk), _visits)
 
     @strawberry.field(description="Internal: null for target units.")
-    async def report(self, info: Info) -> Report | None:
+    def report(self, info: Info) -> Report | None:
         if not is_owner(info, self.tenant_id):
             return None
-        rows = await _rows_loader(info, "reports", m.Report, "inspection_id", owner_only=True).load((self.tenant_id, self.pk))
-        return Report(body=rows[0].body, status=rows[0].status, return_reason=rows[0].return_reason) if rows else None
+        return then(_rows_loader(info, "reports", m.Report, "inspection_id", owner_only=True),  # type: ignore[return-value]
+                    (self.tenant_id, self.pk), _report)
 
     @strawberry.field(description="Self-inspection requests the caller may see (a target sees its own).")
-    async def self_inspections(self, info: Info) -> list[SelfInspection]:
-        rows = await _rows_loader(info, "self_inspections", m.SelfInspection, "inspection_id",
-                                  order=m.SelfInspection.id, addressed=True).load((self.tenant_id, self.pk))
-        return [SelfInspection.from_row(r) for r in rows]
+    def self_inspections(self, info: Info) -> list[SelfInspection]:
+        return then(_rows_loader(info, "self_inspections", m.SelfInspection, "inspection_id",  # type: ignore[return-value]
+                                 order=m.SelfInspection.id, addressed=True), (self.tenant_id, self.pk),
+                    _self_inspections)
 
     @strawberry.field(description="Feedback the caller may see (a target sees its own).")
-    async def feedback(self, info: Info) -> list[Feedback]:
-        rows = await _rows_loader(info, "feedback", m.Feedback, "inspection_id", order=m.Feedback.id,
-                                  addressed=True).load((self.tenant_id, self.pk))
-        return [Feedback.from_row(r) for r in rows]
+    def feedback(self, info: Info) -> list[Feedback]:
+        return then(_rows_loader(info, "feedback", m.Feedback, "inspection_id", order=m.Feedback.id,  # type: ignore[return-value]
+                                 addressed=True), (self.tenant_id, self.pk), _feedbacks)
 
     @strawberry.field(description="For a look-back: the problems it re-examines, each linked to its original instance. "
                                   "Internal: empty for target units.")
@@ -586,21 +578,19 @@ class Feedback:
         return agency_field(info, self.agency_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="This target's own problem list.")
-    async def problems(self, info: Info) -> list[ProblemInstance]:
-        rows = await _rows_loader(info, "instances_by_feedback", m.ProblemInstance, "feedback_id",
-                                  order=m.ProblemInstance.id, addressed=True).load((self.tenant_id, self.pk))
-        return [ProblemInstance.from_row(r) for r in rows]
+    def problems(self, info: Info) -> list[ProblemInstance]:
+        return then(_rows_loader(info, "instances_by_feedback", m.ProblemInstance, "feedback_id",  # type: ignore[return-value]
+                                 order=m.ProblemInstance.id, addressed=True), (self.tenant_id, self.pk), _instances)
 
     @strawberry.field
-    async def inspection(self, info: Info) -> Inspection | None:
-        row = await _one_loader(info, "inspection_by_id", m.Inspection).load(self.inspection_id)
-        return Inspection.from_row(row) if row else None
+    def inspection(self, info: Info) -> Inspection | None:
+        return then(_one_loader(info, "inspection_by_id", m.Inspection), self.inspection_id,  # type: ignore[return-value]
+                    _inspection_or_none)
 
     @strawberry.field(description="The target's rectification plan for this notice, if any.")
-    async def rectification_plan(self, info: Info) -> RectificationPlan | None:
-        rows = await _rows_loader(info, "plans_by_feedback", m.RectificationPlan, "feedback_id",
-                                  addressed=True).load((self.tenant_id, self.pk))
-        return RectificationPlan.from_row(rows[0]) if rows else None
+    def rectification_plan(self, info: Info) -> RectificationPlan | None:
+        return then(_rows_loader(info, "plans_by_feedback", m.RectificationPlan, "feedback_id",  # type: ignore[return-value]
+                                 addressed=True), (self.tenant_id, self.pk), _first_plan)
 
 
 @strawberry.type(description="A target's rectification plan: measures per problem.")
@@ -616,10 +606,9 @@ class RectificationPlan:
         return cls(id=_id(r.id), status=r.status, return_reason=r.return_reason, tenant_id=r.tenant_id, pk=r.id)
 
     @strawberry.field
-    async def measures(self, info: Info) -> list[Measure]:
-        rows = await _rows_loader(info, "measures_by_plan", m.Measure, "plan_id", order=m.Measure.id,
-                                  addressed=True).load((self.tenant_id, self.pk))
-        return [Measure.from_row(r) for r in rows]
+    def measures(self, info: Info) -> list[Measure]:
+        return then(_rows_loader(info, "measures_by_plan", m.Measure, "plan_id", order=m.Measure.id,  # type: ignore[return-value]
+                                 addressed=True), (self.tenant_id, self.pk), _measures)
 
 
 @strawberry.type(description="A training record of an inspector.")
@@ -688,3 +677,50 @@ class AuditEntry:
     actor_id: strawberry.ID | None
     before: strawberry.scalars.JSON | None
     after: strawberry.scalars.JSON | None
+
+
+# Shapes of the look-ahead fields above (ducha.graphql.loading.then): rows -> the field's value.
+
+def _work_plan(rows: list[Any]) -> WorkPlan | None:
+    if not rows:
+        return None
+    w = rows[0]
+    return WorkPlan(project=w.project, reason=w.reason, legal_basis=w.legal_basis, methods=list(w.methods),
+                    focus=w.focus, schedule=w.schedule, status=w.status, return_reason=w.return_reason)
+
+
+def _notes(rows: list[Any]) -> list[TeamNote]:
+    return [TeamNote(id=_id(r.id), body=r.body, created_at=r.created_at) for r in rows]
+
+
+def _visits(rows: list[Any]) -> list[UnannouncedVisit]:
+    return [UnannouncedVisit(id=_id(r.id), place=r.place, planned_on=r.planned_on,
+                             staff_member_ids=[_id(s) for s in r.staff_member_ids], record=r.record) for r in rows]
+
+
+def _report(rows: list[Any]) -> Report | None:
+    return Report(body=rows[0].body, status=rows[0].status, return_reason=rows[0].return_reason) if rows else None
+
+
+def _self_inspections(rows: list[Any]) -> list[SelfInspection]:
+    return [SelfInspection.from_row(r) for r in rows]
+
+
+def _feedbacks(rows: list[Any]) -> list[Feedback]:
+    return [Feedback.from_row(r) for r in rows]
+
+
+def _instances(rows: list[Any]) -> list[ProblemInstance]:
+    return [ProblemInstance.from_row(r) for r in rows]
+
+
+def _inspection_or_none(row: Any) -> Inspection | None:
+    return Inspection.from_row(row) if row else None
+
+
+def _first_plan(rows: list[Any]) -> RectificationPlan | None:
+    return RectificationPlan.from_row(rows[0]) if rows else None
+
+
+def _measures(rows: list[Any]) -> list[Measure]:
+    return [Measure.from_row(r) for r in rows]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -60,6 +60,7 @@ ENABLED = True  # tests switch it off to compare
 log = logging.getLogger(__name__)
 
 _MAX_PREPARED = 512
+_MAX_COSTS = 64  # page-size combinations remembered per document
 
 
 def encode_json(body: Any) -> bytes:
@@ -80,6 +81,8 @@ class Prepared:
     label: str  # what MarkFailed records as the operation: its name, else its type
     static_cost: int | None  # the cost when no page size comes from a variable
     plan: Plan | None = None  # a query compiled for ducha.graphql.compiled, when it can run one
+    page_variables: tuple[str, ...] = ()  # the variables that give page sizes (the cost depends on them alone)
+    costs: dict[tuple[Any, ...], int] = field(default_factory=dict)  # cost by those variables' values
 
 
 class Remember(SchemaExtension):
@@ -125,19 +128,20 @@ _REPRODUCED = (ParserCache, ValidationCache, AddValidationRules, MaxTokensLimite
                QueryCost, MarkFailed, Remember)
 
 
-def _variable_pages(document: DocumentNode) -> bool:
-    """Does any page-size argument (first/last/limit) take a variable?"""
+def _page_variables(document: DocumentNode) -> tuple[str, ...]:
+    """The variables that page-size arguments (first/last/limit) take."""
+    names: dict[str, None] = {}
     stack: list[Any] = list(document.definitions)
     while stack:
         node = stack.pop()
         if isinstance(node, FieldNode):
             for arg in node.arguments or ():
                 if arg.name.value in PAGE_ARGS and isinstance(arg.value, VariableNode):
-                    return True
+                    names[arg.value.name.value] = None
         sel = getattr(node, "selection_set", None)
         if sel is not None:
             stack.extend(sel.selections)
-    return False
+    return tuple(names)
 
 
 class Lean:
@@ -168,14 +172,15 @@ class Lean:
         if key in self._prepared:
             self._prepared.move_to_end(key)
             return
-        static = None if _variable_pages(document) else cost(document, None, name)
+        page_variables = _page_variables(document)
+        static = None if page_variables else cost(document, None, name)
         plan = None
         if op_type is OperationType.QUERY:
             try:
                 plan = Plan.compile(self.gschema, document, name)
             except Exception:  # noqa: BLE001 - a document the compiler cannot take runs on graphql-core
                 log.exception("query %s not compiled; it runs on graphql-core", name)
-        self._prepared[key] = Prepared(document, name, name or op_type.value, static, plan)
+        self._prepared[key] = Prepared(document, name, name or op_type.value, static, plan, page_variables)
         if len(self._prepared) > _MAX_PREPARED:
             self._prepared.popitem(last=False)
 
@@ -222,10 +227,24 @@ class Lean:
                 errors = self.mask._process_errors(errors)  # noqa: SLF001
             body["errors"] = [e.formatted for e in errors]
         if self.costs:
-            n = prepared.static_cost
-            body["extensions"] = {"cost": n if n is not None else cost(prepared.document, variables,
-                                                                        prepared.operation_name)}
+            body["extensions"] = {"cost": self._cost(prepared, variables)}
         return body
+
+    @staticmethod
+    def _cost(prepared: Prepared, variables: dict[str, Any] | None) -> int:
+        """The operation's cost; with page sizes from variables, worked out once per set of them
+        (ducha.graphql.cost reads a page variable only when it holds an int)."""
+        if prepared.static_cost is not None:
+            return prepared.static_cost
+        given = variables or {}
+        key = tuple(v if isinstance(v, int) else None for v in map(given.get, prepared.page_variables))
+        n = prepared.costs.get(key)
+        if n is None:
+            n = cost(prepared.document, variables, prepared.operation_name)
+            if len(prepared.costs) >= _MAX_COSTS:
+                prepared.costs.clear()
+            prepared.costs[key] = n
+        return n
 
     async def _compiled(self, prepared: Prepared, variables: dict[str, Any] | None,
                         extensions: dict[str, Any] | None, context: Any) -> dict[str, Any] | None:

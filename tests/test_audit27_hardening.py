@@ -197,6 +197,31 @@ async def test_a_chunked_body_without_length_is_cut_at_the_limit(client, setting
     assert r.status_code == 413 and r.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
+async def test_a_small_length_beside_a_transfer_encoding_does_not_skip_the_count(app, settings):
+    """A body whose Content-Length is small but which also says Transfer-Encoding (a server may
+    frame it by the latter) is counted as it arrives, as a body without a length is."""
+    big = b'{"query": "{ me { login } }", "variables": {"x": "' + b"y" * (settings.max_body_bytes + 10) + b'"}}'
+    pieces = [big[i:i + 65_536] for i in range(0, len(big), 65_536)]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"t"), (b"content-type", b"application/json"), (b"content-length", b"10"),
+                         (b"transfer-encoding", b"chunked"),
+                         (b"authorization", f"Bearer {token('jiayu.office')}".encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
+
+    async def receive() -> dict:
+        body = pieces.pop(0) if pieces else b""
+        return {"type": "http.request", "body": body, "more_body": bool(pieces)}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 413
+
+
 async def test_aliases_are_counted_through_fragments(gql, settings):
     per_fragment = 8
     frag = "fragment F on Query { " + " ".join(f"a{i}: me {{ login }}" for i in range(per_fragment)) + " }"

@@ -36,6 +36,10 @@ EDGE: list[tuple[str, dict[str, Any]]] = [
     ("jiayu.xinjie", {"query": DOCS["RecordProblem"], "variables": {"input": {
         "inspectionId": "1", "title": "t", "description": "d", "category": "x", "severity": "GENERAL",
         "basis": "b", "rectificationDays": 30, "targetAgencyIds": ["1"]}}}),
+    # the same document with other page sizes: the cost follows them (worked out once per set)
+    ("jiayu.office", {"query": DOCS["ProblemList"], "variables": {"first": 5, "filter": {}}}),
+    ("jiayu.office", {"query": DOCS["ProblemList"], "variables": {"first": 50, "filter": {}}}),
+    ("jiayu.office", {"query": DOCS["ProblemList"], "variables": {"first": 5, "filter": {}}}),
     # operation extensions passed through, unknown ones ignored
     ("jiayu.office", {"query": DOCS["Region"], "variables": {"code": "421221"}, "extensions": {"x": 1}}),
 ]

@@ -12,15 +12,50 @@ settled before graphql-core completes them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
+from strawberry.dataloader import Batch, DataLoader, DefaultCache, LoaderTask, dispatch
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 LOOKAHEAD = True  # tests switch it off to compare: `selected` then reports nothing, so nothing is prefetched
+
+
+class Loader(DataLoader):  # type: ignore[type-arg]
+    """Strawberry's DataLoader with a leaner `load` (the one every field of a page calls): the
+    cache's dict read and written directly, and no done-callback on each key's future. Strawberry
+    adds one so that a batch whose futures are all cancelled is not fetched; each costs a
+    scheduled call when the batch resolves, for every key of every request, and here nothing
+    cancels a loader's futures but a request that is failing anyway (the batch then runs and its
+    results go nowhere). Batching, caching, `prime` and `load_many` are Strawberry's."""
+
+    def __init__(self, load_fn: Any, **kwargs: Any) -> None:
+        super().__init__(load_fn=load_fn, **kwargs)
+        self._lean = (self.cache and type(self.cache_map) is DefaultCache and kwargs.get("cache_key_fn") is None
+                      and not self.max_batch_size)
+
+    def load(self, key: Any) -> Any:
+        if not self._lean:
+            return super().load(key)
+        cache = self.cache_map.cache_map
+        future = cache.get(key)
+        if future is not None and not future.cancelled():
+            return future
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        cache[key] = future
+        batch = self.batch
+        if batch is None or batch.dispatched or not batch.tasks:
+            batch = self.batch = Batch()
+            dispatch(self, batch)
+        batch.tasks.append(LoaderTask(key, future))
+        return future
 
 
 def settled(loader: Any, key: Any) -> tuple[bool, Any]:

@@ -209,3 +209,28 @@ def test_lean_argument_conversion_is_strawberrys(app):
                         if isinstance(args.get(n), list):
                             assert ours[p] is not args[n], "a list argument must be copied"
     assert fields >= 50
+
+
+async def test_the_lean_loader_batches_caches_and_primes_as_strawberrys():
+    """loading.Loader's `load` (no done-callback per key) keeps DataLoader's behaviour."""
+    from strawberry.dataloader import DataLoader
+
+    for cls in (DataLoader, loading.Loader):
+        calls: list[list[int]] = []
+
+        async def load(keys: list[int], calls: list[list[int]] = calls) -> list[Any]:
+            calls.append(list(keys))
+            return [ValueError("seven") if k == 7 else k * 10 for k in keys]
+
+        loader = cls(load_fn=load)
+        a, b, a2 = loader.load(1), loader.load(2), loader.load(1)
+        assert a is a2
+        assert await a == 10 and await b == 20
+        loader.prime(3, 33)
+        assert await loader.load(3) == 33 and loading.settled(loader, 3) == (True, 33)
+        assert await loading.settle_all([loader.load(4), loader.load(5)]) == [40, 50]
+        with pytest.raises(ValueError, match="seven"):
+            await loader.load(7)
+        await loading.prefetch(loader, [1, 6, 6, 8])
+        assert loading.settled(loader, 6) == (True, 60) and loading.settled(loader, 8) == (True, 80)
+        assert calls == [[1, 2], [4, 5], [7], [6, 8]], cls

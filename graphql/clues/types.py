@@ -11,6 +11,7 @@ import strawberry
 from sqlalchemy import text
 from strawberry.dataloader import DataLoader
 
+from ducha.graphql.loading import Loader
 from ducha.graphql.context import Info
 from ducha.graphql.directory.types import Agency, load_agency
 from ducha.services import clues as svc
@@ -114,7 +115,7 @@ def _transfers_loader(info: Info) -> DataLoader[tuple[int, int], list[svc.Transf
             by[(r.tenant_id, r.clue_id)].append(svc.transfer_of(r))
         return [by.get(k, []) for k in keys]
 
-    return info.context.loader("clue_transfers", lambda: DataLoader(load_fn=load))
+    return info.context.loader("clue_transfers", lambda: Loader(load_fn=load))
 
 
 def _files_loader(info: Info) -> DataLoader[tuple[int, int], list[ClueFile]]:
@@ -130,7 +131,7 @@ def _files_loader(info: Info) -> DataLoader[tuple[int, int], list[ClueFile]]:
                                                          size_bytes=float(r.size_bytes), added_at=r.added_at))
         return [by.get(k, []) for k in keys]
 
-    return info.context.loader("clue_files", lambda: DataLoader(load_fn=load))
+    return info.context.loader("clue_files", lambda: Loader(load_fn=load))
 
 
 @strawberry.type(description="A problem clue (问题线索) and its way through the agencies.")

@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 
 from ducha import fastread
 from ducha.graphql.context import Info, request_loader
-from ducha.graphql.loading import member_of, then
+from ducha.graphql.loading import Loader, member_of, then
 from ducha.policies.roles import ROLES, Role
 from ducha.tenants import models as m
 
@@ -64,7 +64,7 @@ def _region_loader(info: Info) -> DataLoader[str, m.Region | None]:
         by = {r.code: r for r in rows}
         return [by.get(c) for c in codes]
 
-    return info.context.loader("region", lambda: DataLoader(load_fn=load))
+    return info.context.loader("region", lambda: Loader(load_fn=load))
 
 
 @request_loader("region_children")
@@ -78,7 +78,7 @@ def _children_loader(info: Info) -> DataLoader[str, list[m.Region]]:
             out[r.parent_code or ""].append(r)
         return [out[c] for c in codes]
 
-    return info.context.loader("region_children", lambda: DataLoader(load_fn=load))
+    return info.context.loader("region_children", lambda: Loader(load_fn=load))
 
 
 @request_loader("tenant")
@@ -89,7 +89,7 @@ def tenant_loader(info: Info) -> DataLoader[int, m.Tenant | None]:
         by = {t.id: t for t in rows}
         return [by.get(i) for i in ids]
 
-    return info.context.loader("tenant", lambda: DataLoader(load_fn=load))
+    return info.context.loader("tenant", lambda: Loader(load_fn=load))
 
 
 @request_loader("tenant_by_region")
@@ -101,7 +101,7 @@ def _tenant_by_region_loader(info: Info) -> DataLoader[str, m.Tenant | None]:
         by = {t.region_code: t for t in rows}
         return [by.get(c) for c in codes]
 
-    return info.context.loader("tenant_by_region", lambda: DataLoader(load_fn=load))
+    return info.context.loader("tenant_by_region", lambda: Loader(load_fn=load))
 
 
 @request_loader("agency")
@@ -112,7 +112,7 @@ def agency_loader(info: Info) -> DataLoader[int, m.Agency | None]:
         by = {a.id: a for a in rows}
         return [by.get(i) for i in ids]
 
-    return info.context.loader("agency", lambda: DataLoader(load_fn=load))
+    return info.context.loader("agency", lambda: Loader(load_fn=load))
 
 
 async def load_region(info: Info, code: str | None) -> Region | None:

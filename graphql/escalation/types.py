@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy import text
 from strawberry.dataloader import DataLoader
 
+from ducha.graphql.loading import Loader
 from ducha.graphql.context import Info
 from ducha.graphql.directory.types import Agency, load_agency
 from ducha.services import calendar_store, deadlines as dsvc, escalation as esvc
@@ -128,7 +129,7 @@ def _escalations_loader(info: Info) -> DataLoader[tuple[int, int], list[Escalati
             by[(r.tenant_id, r.deadline_id)].append(Escalation.from_record(esvc.record_of(r)))
         return [by.get(k, []) for k in keys]
 
-    return info.context.loader("escalations_by_deadline", lambda: DataLoader(load_fn=load))
+    return info.context.loader("escalations_by_deadline", lambda: Loader(load_fn=load))
 
 
 def _deadline_loader(info: Info) -> DataLoader[tuple[int, int], Deadline | None]:
@@ -140,7 +141,7 @@ def _deadline_loader(info: Info) -> DataLoader[tuple[int, int], Deadline | None]
         by = {(r.tenant_id, r.id): Deadline.from_row(dsvc.of_row(r)) for r in rows}
         return [by.get(k) for k in keys]
 
-    return info.context.loader("deadline", lambda: DataLoader(load_fn=load))
+    return info.context.loader("deadline", lambda: Loader(load_fn=load))
 
 
 def _clue_deadlines_loader(info: Info) -> DataLoader[tuple[int, int], list[Deadline]]:
@@ -159,7 +160,7 @@ def _clue_deadlines_loader(info: Info) -> DataLoader[tuple[int, int], list[Deadl
             by[(r.tenant_id, r.clue_id)].append(Deadline.from_row(dsvc.of_row(r)))
         return [by.get(k, []) for k in keys]
 
-    return info.context.loader("clue_deadlines", lambda: DataLoader(load_fn=load))
+    return info.context.loader("clue_deadlines", lambda: Loader(load_fn=load))
 
 
 async def clue_deadlines(info: Info, tenant_id: int, clue_id: int) -> list[Deadline]:

@@ -25,7 +25,7 @@ from ducha.graphql.directory.types import (
     tenant_field,
     tenant_loader,
 )
-from ducha.graphql.loading import member_of, prefetch, settle_all, settled, then
+from ducha.graphql.loading import Loader, member_of, prefetch, settle_all, settled, then
 from ducha.policies import filters
 from ducha.services import models as m
 from ducha.services.vocab import (
@@ -71,7 +71,7 @@ def _rows_loader(info: Info, name: str, model: Any, key_col: str, *, order: Any 
             out[(r.tenant_id, getattr(r, key_col))].append(r)
         return [out.get(k, []) for k in keys]
 
-    return info.context.loader(name, lambda: DataLoader(load_fn=load))
+    return info.context.loader(name, lambda: Loader(load_fn=load))
 
 
 def _one_loader(info: Info, name: str, model: Any, *, addressed: bool = False, owner_only: bool = False
@@ -85,7 +85,7 @@ def _one_loader(info: Info, name: str, model: Any, *, addressed: bool = False, o
         by = {r.id: r for r in await fastread.rows(ctx.session, ctx.scope, model, {"id": ids}, visibility=visibility)}
         return [by.get(i) for i in ids]
 
-    return info.context.loader(name, lambda: DataLoader(load_fn=load))
+    return info.context.loader(name, lambda: Loader(load_fn=load))
 
 
 def problem_loader(info: Info) -> DataLoader[int, Any]:
@@ -455,7 +455,7 @@ def chain_loader(info: Info) -> DataLoader[int, Any]:
                                                           {"tenant_id": tenant_ids})}
         return [by.get(t) for t in tenant_ids]
 
-    return info.context.loader("acceptance_chain", lambda: DataLoader(load_fn=load))
+    return info.context.loader("acceptance_chain", lambda: Loader(load_fn=load))
 
 
 @strawberry.type(description="A stored evidence file version.")

@@ -12,6 +12,7 @@ import strawberry
 from sqlalchemy import text
 from strawberry.dataloader import DataLoader
 
+from ducha.graphql.loading import Loader
 from ducha.graphql.context import Info
 from ducha.graphql.directory.types import Agency, load_agency
 from ducha.graphql.errors import UserError
@@ -50,7 +51,7 @@ def _loader(info: Info, name: str, sql: str, make: Any) -> DataLoader[tuple[int,
             by[(r.tenant_id, r.task_id)].append(make(r))
         return [by.get(k, []) for k in keys]
 
-    return info.context.loader(name, lambda: DataLoader(load_fn=load))
+    return info.context.loader(name, lambda: Loader(load_fn=load))
 
 
 KEYS = "(tenant_id, task_id) IN (SELECT unnest(CAST(:t AS bigint[])), unnest(CAST(:k AS bigint[])))"

@@ -29,8 +29,10 @@ from ducha.bench import _fuzz
 
 
 async def run(operations: int, per_query: int) -> dict[str, Any]:
+    from ducha.graphql import compiled
     from ducha.policies import filters
 
+    runs0, fallbacks0 = compiled.STATS["runs"], compiled.STATS["fallbacks"]
     started = time.perf_counter()
     async with _fuzz.api("bench_isolation") as api:
         sc = await _fuzz.seed(api)
@@ -71,7 +73,10 @@ async def run(operations: int, per_query: int) -> dict[str, Any]:
         done = time.perf_counter()
         return {"bench": "isolation", **count, "queries": n, "logins_per_query": per_query,
                 "canaries": len(sc.canaries), "canaries_reached": len(reached), "seed_s": round(seeded - started, 1),
-                "fuzz_s": round(done - seeded, 1), "ops_per_s": round(count["operations"] / (done - seeded), 1)}
+                "fuzz_s": round(done - seeded, 1), "ops_per_s": round(count["operations"] / (done - seeded), 1),
+                # operations a compiled plan answered (a query's repeats), and those that gave way to graphql-core
+                "compiled": compiled.STATS["runs"] - runs0 - (compiled.STATS["fallbacks"] - fallbacks0),
+                "compiled_fallbacks": compiled.STATS["fallbacks"] - fallbacks0}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,15 +79,14 @@ class ObjectPlan:
 class FieldPlan:
     """One response key of an object: how to resolve it and complete its value."""
 
-    __slots__ = ("args", "details", "field_def", "key", "kind", "lane", "needs_info", "nodes", "parent",
-                 "resolve", "static_args", "typename")
+    __slots__ = ("args", "details", "field_def", "key", "kind", "lane", "needs_info", "nodes", "resolve",
+                 "static_args", "typename")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.typename = False
         self.lane: tuple[Any, Any, bool] | None = None
         self.field_def: Any = None
-        self.parent: GraphQLObjectType | None = None
         self.details: list[FieldDetails] = []
         self.nodes: list[FieldNode] = []
         self.resolve: Any = None
@@ -162,7 +161,7 @@ class Plan:
         field_def = self.schema.get_field(parent, name)
         if field_def is None:
             return None
-        fp.parent, fp.field_def, fp.details, fp.nodes = parent, field_def, details, [d.node for d in details]
+        fp.field_def, fp.details, fp.nodes = field_def, details, [d.node for d in details]
         lane = _lane(self.schema, parent, name)
         if lane is not None:
             fp.lane = lane

@@ -50,6 +50,7 @@ from strawberry.types.graphql import OperationType
 from ducha.graphql import compiled
 from ducha.graphql.compiled import Bail, Plan, Run
 from ducha.graphql.cost import PAGE_ARGS, cost
+from ducha.graphql.observability import COMPILED_FALLBACKS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -260,4 +261,5 @@ class Lean:
             return await Run(prepared.plan, executor).execute()  # type: ignore[arg-type]
         except Bail:
             compiled.STATS["fallbacks"] += 1
+            COMPILED_FALLBACKS.labels(prepared.label).inc()  # a document that keeps giving way runs twice
             return None

@@ -24,6 +24,9 @@ REQUESTS = Histogram("ducha_graphql_request_seconds", "GraphQL request latency b
 ERRORS = Counter("ducha_graphql_errors_total", "GraphQL requests with errors, by operation and kind",
                  ["operation", "kind"], registry=REGISTRY)
 HTTP = Counter("ducha_http_responses_total", "HTTP responses by status", ["status"], registry=REGISTRY)
+COMPILED_FALLBACKS = Counter("ducha_compiled_fallbacks_total",
+                             "Compiled query runs that gave way to graphql-core (a field on its way to an error)",
+                             ["operation"], registry=REGISTRY)
 RATE_LIMITED = Counter("ducha_rate_limited_total", "Requests refused by the rate limits", ["scope"], registry=REGISTRY)
 OUTBOX_PENDING = Gauge("ducha_outbox_pending_jobs", "Outbox jobs not done yet", registry=REGISTRY)
 OUTBOX_LAG = Gauge("ducha_outbox_lag_seconds", "Age of the oldest outbox job not done yet", registry=REGISTRY)

@@ -152,7 +152,11 @@ async def test_failing_fields_give_way_to_graphql_core(app, client, scenario, mo
         ("jiayu.office", "query P($n: Int!) { problems(first: $n) { totalCount } }", {"n": 100000}),
         ("jiayu.office", DOCS["ProblemList"], {"first": "twenty", "filter": {}}),
     ]
+    from ducha.graphql.observability import COMPILED_FALLBACKS
+
+    before = COMPILED_FALLBACKS.labels("R1")._value.get()
     results = await _both_ways(app, client, requests)
+    assert COMPILED_FALLBACKS.labels("R1")._value.get() == before + 1  # operators see documents that give way
     bodies = [json.loads(r["body"]) for r in results]
     assert all("errors" in b for b in bodies), bodies
     assert results[0]["fallback"] == results[1]["fallback"] == results[2]["fallback"] == 1

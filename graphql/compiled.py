@@ -46,9 +46,11 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetails, FragmentDetails, collect_fields, collect_subfields
 from graphql.execution.values import get_argument_values
-from graphql.language import Visitor, visit
+from graphql.language import DirectiveNode, VariableNode, Visitor, visit
 from graphql.pyutils import Path, Undefined
 from strawberry.execution.is_awaitable import optimized_is_awaitable
+
+from ducha.graphql.loading import retrieve
 
 ENABLED = True  # tests switch it off to compare
 STATS = {"runs": 0, "fallbacks": 0}  # tests read how often a run gave way to graphql-core
@@ -121,7 +123,7 @@ class Plan:
                 if d.variable_definitions:
                     return None
                 fragments[d.name.value] = FragmentDetails(d, None)
-        if operation is None or operation.operation is not OperationType.QUERY or _has_directives(document):
+        if operation is None or operation.operation is not OperationType.QUERY or _contains([document], DirectiveNode):
             return None
         plan = cls(schema, operation, fragments)
         root_type = schema.query_type
@@ -180,7 +182,7 @@ class Plan:
             fp.resolve = resolve
             fp.needs_info = getattr(resolve, "_ducha_takes_info", True)
         fp.args = bool(field_def.args or node.arguments)
-        if fp.args and not _uses_variables(node):
+        if fp.args and not _contains(node.arguments or (), VariableNode):
             args = get_argument_values(field_def, node, None)
             if _immutable(args):  # shared by every call: only values no resolver can change
                 fp.static_args = args
@@ -226,40 +228,27 @@ class Plan:
         return op
 
 
-def _has_directives(document: Any) -> bool:
+def _contains(nodes: Any, kind: type) -> bool:
+    """Does any of these AST nodes hold a node of `kind` (a directive, a variable)?"""
     found = False
 
     class Find(Visitor):
-        def enter_directive(self, *_: Any) -> Any:
+        def enter(self, node: Any, *_: Any) -> Any:
             nonlocal found
-            found = True
-            return Visitor.BREAK
+            if isinstance(node, kind):
+                found = True
+                return Visitor.BREAK
+            return None
 
-    visit(document, Find())
+    for n in nodes:
+        visit(n, Find())
+        if found:
+            break
     return found
 
 
 def _immutable(args: dict[str, Any]) -> bool:
     return all(v is None or isinstance(v, (str, int, float, Enum)) for v in args.values())
-
-
-def _uses_variables(node: FieldNode) -> bool:
-    found = False
-
-    class Find(Visitor):
-        def enter_variable(self, *_: Any) -> Any:
-            nonlocal found
-            found = True
-            return Visitor.BREAK
-
-    for arg in node.arguments or ():
-        visit(arg, Find())
-    return found
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    if fut.done() and not fut.cancelled():
-        fut.exception()  # marks it retrieved: no "exception was never retrieved" at collection
 
 
 def _check_type(ok: Any) -> None:
@@ -313,12 +302,12 @@ class Run:
             if asyncio.iscoroutine(aw):
                 aw.close()  # never started: nothing to undo
             elif isinstance(aw, asyncio.Future):
-                aw.add_done_callback(_retrieve)  # its error is graphql-core's to report
+                aw.add_done_callback(retrieve)  # its error is graphql-core's to report
         pending = [t for t in self.tasks if not t.done()]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         for t in self.tasks:
-            _retrieve(t)
+            retrieve(t)
         self.tasks.clear()
 
     # -- walking -------------------------------------------------------------------------------

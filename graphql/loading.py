@@ -116,17 +116,16 @@ async def settle_all(futures: list[Any]) -> list[Any]:
             out.append(await f)
     except BaseException:
         for f in futures:
-            if f.done() and not f.cancelled():
-                f.exception()
-            else:
-                f.add_done_callback(_retrieved)
+            f.add_done_callback(retrieve)
         raise
     return out
 
 
-def _retrieved(f: Any) -> None:
-    if not f.cancelled():
-        f.exception()
+def retrieve(fut: Any) -> None:
+    """Mark a settled future's error retrieved (no "exception was never retrieved" when it is
+    collected): its error is reported elsewhere, or by whoever runs the work again."""
+    if fut.done() and not fut.cancelled():
+        fut.exception()
 
 
 def selected(info: Any, *path: str) -> frozenset[str]:
